@@ -1,0 +1,34 @@
+# facebatch: `make demo` runs the job on bundled sample data, `make test` runs
+# the tests. Both install what they need first (scripts/setup.sh: idempotent,
+# about a second when everything is in place).
+
+SHELL := /bin/bash
+ENV_FILE := .facebatch.env
+# Every Go command runs with the cgo flags for the TensorFlow C library.
+GO := source ./$(ENV_FILE) && go
+
+.PHONY: all setup build test bench demo vet clean
+
+all: build
+
+setup:
+	@scripts/setup.sh $(CURDIR)/$(ENV_FILE)
+
+build: setup
+	$(GO) build -o bin/facebatch ./cmd/facebatch
+
+vet: setup
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+test: setup vet
+	$(GO) test -count=1 -timeout 60m ./...
+
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./encoder/
+
+demo: build
+	scripts/demo.sh bin/facebatch
+
+clean:
+	rm -rf bin out $(ENV_FILE)

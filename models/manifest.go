@@ -1,0 +1,171 @@
+// Package models describes exported face models: the manifest that travels
+// next to each SavedModel and says how to feed it and read it back.
+//
+// The export itself (export_facenet.py, run once by scripts/setup.sh) is the
+// only place Python runs; everything here is read at run time from Go.
+package models
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// ManifestFile is the manifest's name inside a model directory.
+const ManifestFile = "manifest.json"
+
+// EnvModel names the environment variable that points at the default model
+// directory; scripts/setup.sh writes it into the generated env file.
+const EnvModel = "FACEBATCH_MODEL"
+
+// ErrManifest is wrapped by every error about a missing or malformed manifest.
+var ErrManifest = errors.New("models: bad manifest")
+
+// Manifest is the model's contract with the pipeline: input geometry, tensor
+// names, embedding size, and the preprocessing profiles the model supports.
+type Manifest struct {
+	Name           string             `json:"name"`
+	ModelID        string             `json:"model_id"`
+	Description    string             `json:"description"`
+	WeightsSHA256  string             `json:"weights_sha256"`
+	Parameters     int                `json:"parameters"`
+	SavedModel     string             `json:"saved_model"`
+	Tags           []string           `json:"tags"`
+	Signature      string             `json:"signature"`
+	Input          Input              `json:"input"`
+	Output         Tensor             `json:"output"`
+	EmbeddingSize  int                `json:"embedding_size"`
+	DefaultProfile string             `json:"default_profile"`
+	Profiles       map[string]Profile `json:"profiles"`
+
+	// Dir is where the manifest was read from; SavedModel is relative to it.
+	Dir string `json:"-"`
+}
+
+// Input is the model's image input: one float32 NHWC tensor.
+type Input struct {
+	Height   int    `json:"height"`
+	Width    int    `json:"width"`
+	Channels int    `json:"channels"`
+	Tensor   Tensor `json:"tensor"`
+}
+
+// Tensor names one output of a graph operation.
+type Tensor struct {
+	Op    string `json:"op"`
+	Index int    `json:"index"`
+}
+
+// Profile is one way of turning a photo into the model's input.
+type Profile struct {
+	Description string `json:"description"`
+	// Detector is "none" when the whole image is the face.
+	Detector string `json:"detector"`
+	// Resize is the interpolation used to reach the input size: "nearest".
+	Resize string `json:"resize"`
+	// Pixels says how 8-bit samples become floats: "div255" is x/255.
+	Pixels string `json:"pixels"`
+	// Threshold is the distance under which two unit encodings are accepted
+	// as the same person for this profile.
+	Threshold float64 `json:"threshold"`
+}
+
+// Supported values of the profile fields. A manifest naming anything else
+// is refused at load time rather than producing silently wrong encodings.
+var (
+	supportedDetectors = map[string]bool{"none": true}
+	supportedResize    = map[string]bool{"nearest": true}
+	supportedPixels    = map[string]bool{"div255": true}
+)
+
+// DefaultDir is the model directory used when none is given: $FACEBATCH_MODEL.
+func DefaultDir() (string, error) {
+	dir := os.Getenv(EnvModel)
+	if dir == "" {
+		return "", fmt.Errorf("%w: no model directory given and $%s is not set (run `make setup` and source .facebatch.env, or pass --model)", ErrManifest, EnvModel)
+	}
+	return dir, nil
+}
+
+// Load reads and validates dir/manifest.json.
+func Load(dir string) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrManifest, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrManifest, filepath.Join(dir, ManifestFile), err)
+	}
+	m.Dir = dir
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrManifest, filepath.Join(dir, ManifestFile), err)
+	}
+	return &m, nil
+}
+
+func (m *Manifest) validate() error {
+	switch {
+	case m.ModelID == "":
+		return errors.New("model_id is empty")
+	case m.SavedModel == "":
+		return errors.New("saved_model is empty")
+	case len(m.Tags) == 0:
+		return errors.New("no tags")
+	case m.Input.Height <= 0 || m.Input.Width <= 0 || m.Input.Channels != 3:
+		return fmt.Errorf("input %dx%dx%d: want a positive size with 3 channels", m.Input.Height, m.Input.Width, m.Input.Channels)
+	case m.Input.Tensor.Op == "" || m.Output.Op == "":
+		return errors.New("input or output tensor name is empty")
+	case m.EmbeddingSize <= 0:
+		return fmt.Errorf("embedding_size %d", m.EmbeddingSize)
+	}
+	if _, ok := m.Profiles[m.DefaultProfile]; !ok {
+		return fmt.Errorf("default_profile %q is not among the profiles", m.DefaultProfile)
+	}
+	for name, p := range m.Profiles {
+		switch {
+		case !supportedDetectors[p.Detector]:
+			return fmt.Errorf("profile %q: unsupported detector %q", name, p.Detector)
+		case !supportedResize[p.Resize]:
+			return fmt.Errorf("profile %q: unsupported resize %q", name, p.Resize)
+		case !supportedPixels[p.Pixels]:
+			return fmt.Errorf("profile %q: unsupported pixels %q", name, p.Pixels)
+		case !(p.Threshold > 0 && p.Threshold <= 2):
+			return fmt.Errorf("profile %q: threshold %v outside (0, 2]", name, p.Threshold)
+		}
+	}
+	return nil
+}
+
+// SavedModelDir is the absolute location of the SavedModel.
+func (m *Manifest) SavedModelDir() string {
+	if filepath.IsAbs(m.SavedModel) {
+		return m.SavedModel
+	}
+	return filepath.Join(m.Dir, m.SavedModel)
+}
+
+// Profile returns the named profile; "" means the default one.
+func (m *Manifest) Profile(name string) (Profile, error) {
+	if name == "" {
+		name = m.DefaultProfile
+	}
+	p, ok := m.Profiles[name]
+	if !ok {
+		return Profile{}, fmt.Errorf("models: %s has no profile %q (have %v)", m.ModelID, name, m.ProfileNames())
+	}
+	return p, nil
+}
+
+// ProfileNames lists the profiles in a stable order.
+func (m *Manifest) ProfileNames() []string {
+	names := make([]string, 0, len(m.Profiles))
+	for n := range m.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
