@@ -72,7 +72,8 @@ func New(maxPixels int) (*Decoder, error) {
 func (d *Decoder) Close() error { return d.session.Close() }
 
 // Decode returns the image as opaque RGB (alpha dropped, not blended, as
-// PIL's convert("RGB") does) and the format name.
+// PIL's convert("RGB") does), turned upright by its EXIF orientation, and
+// the format name.
 func (d *Decoder) Decode(data []byte) (img *image.RGBA, format string, err error) {
 	// Go's image decoders have panicked on hostile input; never let one
 	// take the worker down.
@@ -95,8 +96,12 @@ func (d *Decoder) Decode(data []byte) (img *image.RGBA, format string, err error
 		return nil, format, fmt.Errorf("%w: %dx%d is over %d pixels", ErrTooLarge, cfg.Width, cfg.Height, d.maxPixels)
 	}
 	if format == "jpeg" {
-		img, err = d.decodeJPEG(data, cfg)
-		return img, format, err
+		if img, err = d.decodeJPEG(data, cfg); err != nil {
+			return nil, format, err
+		}
+		// Cameras store the sensor's pixels and say in EXIF how to turn
+		// them; detection needs the face upright.
+		return Orient(img, Orientation(data)), format, nil
 	}
 	m, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {

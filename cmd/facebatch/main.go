@@ -8,11 +8,17 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 )
 
 // Exit codes shared by every subcommand.
@@ -25,11 +31,14 @@ const (
 const usage = `usage: facebatch <command> [flags]
 
 commands:
-  verify   is the person in --image the claimed --identity? (the notebook's verify)
-  who      who in --gallery is the person in --image? (the notebook's who_is_it)
+  verify    is the person in --image the claimed --identity? (the notebook's verify)
+  who       who in --gallery is the person in --image? (the notebook's who_is_it)
+  gallery   Beam job: encode a gallery of known people into a Parquet table
+  identify  Beam job: find, encode and name every face in a set of images
 
 Run 'facebatch <command> -h' for a command's flags.
-Exit status: 0 accepted, 1 rejected or not in the database, 2 error.
+Exit status: verify/who: 0 accepted, 1 rejected or not in the database, 2 error;
+gallery/identify: 0 done, 1 the job failed, 2 bad flags or configuration.
 `
 
 func main() {
@@ -40,6 +49,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") && hasWorkerFlag(args) {
+		// Started by a runner as an SDK worker: Beam's init hook serves the
+		// runner's requests and exits the process.
+		flag.CommandLine.Parse(args)
+		beam.Init()
+		return exitError
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitError
@@ -49,6 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return verify(ctx, args[1:], stdout, stderr)
 	case "who":
 		return who(ctx, args[1:], stdout, stderr)
+	case "gallery":
+		return galleryJob(ctx, args[1:], stdout, stderr)
+	case "identify":
+		return identifyJob(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitAccepted
@@ -56,4 +76,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "facebatch: unknown command %q\n\n%s", args[0], usage)
 		return exitError
 	}
+}
+
+func hasWorkerFlag(args []string) bool {
+	for _, a := range args {
+		if a == "--worker" || a == "-worker" || strings.HasPrefix(a, "--worker=") || strings.HasPrefix(a, "-worker=") {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/facebatch/facebatch/decoder"
+	"github.com/facebatch/facebatch/gallery"
+	"github.com/facebatch/facebatch/pipelines"
+	"github.com/facebatch/facebatch/tables"
+)
+
+// defaultRunner runs the job in this process. See README ("Runners") for
+// why prism rather than direct.
+const defaultRunner = "prism"
+
+// listFlag collects a repeatable, comma-separable flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// jobFlags returns a flag set holding the job's own flags and Beam's global
+// ones (--runner, --endpoint, --environment_type, --project, ...), which
+// Beam reads from its package variables when the pipeline runs.
+func jobFlags(name string, c *pipelines.Common) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	flag.CommandLine.VisitAll(func(f *flag.Flag) {
+		if fs.Lookup(f.Name) == nil {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	fs.StringVar(&c.ModelDir, "model", "", "exported model folder (default $FACEBATCH_MODEL)")
+	fs.StringVar(&c.Profile, "profile", "", "preprocessing profile of the model manifest (default: the manifest's)")
+	fs.StringVar(&c.Detector, "detector", "pigo", "face detector: pigo, or none (the whole image is one face, for pre-cropped photos)")
+	fs.IntVar(&c.MinFaceSize, "min-face", pipelines.DefaultMinFaceSize, "smallest face side to find, in pixels")
+	fs.Int64Var(&c.MaxBytes, "max-bytes", pipelines.DefaultMaxBytes, "refuse objects larger than this many bytes (status too_large)")
+	fs.IntVar(&c.MaxPixels, "max-pixels", decoder.DefaultMaxPixels, "refuse images with more pixels than this, from their header (status too_large)")
+	fs.IntVar(&c.BatchSize, "batch-size", pipelines.DefaultBatchSize, "faces per TensorFlow run")
+	fs.IntVar(&c.Shards, "shards", pipelines.DefaultShards, "Parquet part files to write")
+	fs.StringVar(&c.RunID, "run-id", "", "name of this run in every row (default: the start time)")
+	return fs
+}
+
+func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c pipelines.GalleryConfig
+	fs := jobFlags("gallery", &c.Common)
+	fs.StringVar(&c.Input, "input", "", "gallery photos: folder or gs:// prefix of <identity>/<photo>, or a CSV of identity,uri (required)")
+	fs.StringVar(&c.Output, "output", "", "gallery table folder or gs:// prefix (required)")
+	fs.StringVar(&c.Previous, "previous", "", "an earlier gallery table: reuse rows whose photo, model, profile and detector are unchanged")
+	if err := parseJob(fs, args); err != nil {
+		return fail(stderr, fs, err)
+	}
+	start := time.Now()
+	if err := c.Prepare(ctx); err != nil {
+		return fail(stderr, fs, err)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	pipelines.Gallery(s, c)
+	if err := runJob(ctx, p); err != nil {
+		fmt.Fprintf(stderr, "facebatch gallery: job failed: %v\n", err)
+		return exitRejected
+	}
+	m, err := gallery.ReadManifest(ctx, c.Output)
+	if err != nil {
+		fmt.Fprintf(stderr, "facebatch gallery: %v\n", err)
+		return exitRejected
+	}
+	marker, err := tables.ReadMarker(ctx, c.Output)
+	if err != nil {
+		fmt.Fprintf(stderr, "facebatch gallery: %v\n", err)
+		return exitRejected
+	}
+	fmt.Fprintf(stdout, "gallery %s: %d photos of %d identities (%d encoded, %d reused, %d rejected) in %.1fs\n",
+		m.Version, m.Photos, len(m.Identities), m.Encoded, m.Reused, m.Rejected, time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "  photos by status: %s\n", statusLine(marker.ByStatus))
+	fmt.Fprintf(stdout, "  model %s, profile %s, detector %s, table %s\n", m.ModelID, m.Profile, m.Detector, c.Output)
+	return exitAccepted
+}
+
+func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c pipelines.IdentifyConfig
+	fs := jobFlags("identify", &c.Common)
+	var inputs listFlag
+	fs.Var(&inputs, "input", "images: folder, gs:// prefix or glob (** crosses folders); repeatable (required unless --manifest)")
+	fs.StringVar(&c.Manifest, "manifest", "", "text file listing image URIs, one per line")
+	fs.StringVar(&c.Gallery, "gallery", "", "gallery table written by `facebatch gallery` (required)")
+	fs.StringVar(&c.Output, "output", "", "results table folder or gs:// prefix (required)")
+	fs.Float64Var(&c.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the profile's, 0.7 for notebook)")
+	fs.IntVar(&c.TopK, "top", pipelines.DefaultTopK, "candidates kept per face")
+	fs.BoolVar(&c.WithEmbeddings, "with-embeddings", false, "also write each face's embedding (biometric data)")
+	if err := parseJob(fs, args); err != nil {
+		return fail(stderr, fs, err)
+	}
+	c.Inputs = inputs
+	start := time.Now()
+	if err := c.Prepare(ctx); err != nil {
+		return fail(stderr, fs, err)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	pipelines.Identify(s, c)
+	if err := runJob(ctx, p); err != nil {
+		fmt.Fprintf(stderr, "facebatch identify: job failed: %v\n", err)
+		return exitRejected
+	}
+	m, err := tables.ReadMarker(ctx, c.Output)
+	if err != nil {
+		fmt.Fprintf(stderr, "facebatch identify: %v\n", err)
+		return exitRejected
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(stdout, "identify %s: %d images, %d faces: %d matched, %d unknown; %.1f images/s\n",
+		m.RunID, m.Images, m.Faces, m.Matched, m.Unknown, float64(m.Images)/secs)
+	fmt.Fprintf(stdout, "  images by status: %s\n", statusLine(m.ByStatus))
+	fmt.Fprintf(stdout, "  threshold %g, model %s, results %s\n", c.Threshold, c.ModelID(), c.Output)
+	return exitAccepted
+}
+
+func parseJob(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if *runners.Runner == "" {
+		*runners.Runner = defaultRunner
+	}
+	beam.Init()
+	return nil
+}
+
+func runJob(ctx context.Context, p *beam.Pipeline) error {
+	_, err := beamx.RunWithMetrics(ctx, p)
+	return err
+}
+
+func statusLine(counts []tables.StatusCount) string {
+	var parts []string
+	for _, c := range counts {
+		parts = append(parts, fmt.Sprintf("%s=%d", c.Status, c.Count))
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,275 @@
+// Package pipelines assembles the two Beam jobs from the steps in package
+// transforms:
+//
+//	Gallery:  list photos → read → reuse or (find one face → encode) → gallery table
+//	Identify: list images → read → find faces → encode → match (gallery side input) → results table
+//
+// Each job has a config with a Prepare method, which checks everything that
+// can be checked before any work starts (and reads the manifests), and a
+// builder that adds the job to a scope.
+package pipelines
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/facebatch/facebatch/detector"
+	"github.com/facebatch/facebatch/faces"
+	"github.com/facebatch/facebatch/files"
+	"github.com/facebatch/facebatch/gallery"
+	"github.com/facebatch/facebatch/models"
+	"github.com/facebatch/facebatch/tables"
+	"github.com/facebatch/facebatch/transforms"
+)
+
+// ErrConfig is wrapped by every error that a user fixes by changing flags.
+var ErrConfig = errors.New("bad configuration")
+
+// ErrModelMismatch means the gallery was encoded by another model.
+var ErrModelMismatch = errors.New("gallery was encoded by another model")
+
+// Common holds the settings both jobs share.
+type Common struct {
+	// ModelDir is the exported model; Profile one of its profiles ("" = default).
+	ModelDir string
+	Profile  string
+	// Detector is "pigo" or "none".
+	Detector    string
+	MinFaceSize int
+	// MaxBytes caps the bytes read per object, MaxPixels the decoded size.
+	MaxBytes  int64
+	MaxPixels int
+	// BatchSize is the number of faces per model run.
+	BatchSize int
+	// Shards is the number of Parquet part files written.
+	Shards int
+	// RunID names this run in every row; "" makes one from the clock.
+	RunID string
+
+	// Filled by Prepare.
+	manifest *models.Manifest
+	profile  models.Profile
+	cascade  []byte
+}
+
+// Defaults for the flags of both jobs.
+const (
+	DefaultMaxBytes    = 64 << 20
+	DefaultMinFaceSize = detector.DefaultMinSize
+	DefaultBatchSize   = 32
+	DefaultShards      = 4
+	DefaultTopK        = 3
+)
+
+func (c *Common) prepare() error {
+	if c.ModelDir == "" {
+		dir, err := models.DefaultDir()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		c.ModelDir = dir
+	}
+	m, err := models.Load(c.ModelDir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	p, err := m.Profile(c.Profile)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if c.Profile == "" {
+		c.Profile = m.DefaultProfile
+	}
+	c.manifest, c.profile = m, p
+	if !slices.Contains(detector.Names, c.Detector) {
+		return fmt.Errorf("%w: --detector %q: want one of %v", ErrConfig, c.Detector, detector.Names)
+	}
+	if c.Detector == "pigo" {
+		if c.cascade, err = detector.ReadCascade(""); err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
+	if c.MaxBytes < 0 || c.MaxPixels < 0 || c.BatchSize < 0 || c.Shards < 0 || c.MinFaceSize < 0 {
+		return fmt.Errorf("%w: negative limits", ErrConfig)
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.Shards == 0 {
+		c.Shards = DefaultShards
+	}
+	if c.MinFaceSize == 0 {
+		c.MinFaceSize = DefaultMinFaceSize
+	}
+	if c.RunID == "" {
+		c.RunID = NewRunID(time.Now())
+	}
+	return nil
+}
+
+// NewRunID names a run after its start time.
+func NewRunID(t time.Time) string { return t.UTC().Format("20060102T150405.000Z") }
+
+// ModelID is the model the job encodes with (after Prepare).
+func (c *Common) ModelID() string { return c.manifest.ModelID }
+
+func (c *Common) faceConfig() transforms.FaceConfig {
+	return transforms.FaceConfig{
+		Detector:    c.Detector,
+		MinFaceSize: c.MinFaceSize,
+		MaxPixels:   c.MaxPixels,
+		Margin:      faces.DefaultMargin,
+		Width:       c.manifest.Input.Width,
+		Height:      c.manifest.Input.Height,
+		Cascade:     c.cascade,
+	}
+}
+
+func (c *Common) encodeConfig() transforms.EncodeConfig {
+	return transforms.EncodeConfig{ModelDir: c.ModelDir, Profile: c.Profile, BatchSize: c.BatchSize}
+}
+
+// startOutput checks the output can be written and removes an earlier
+// run's marker, so readers never take a half-rewritten table for complete.
+func startOutput(ctx context.Context, dir string) error {
+	if dir == "" {
+		return fmt.Errorf("%w: --output is required", ErrConfig)
+	}
+	probe := files.Join(dir, ".facebatch-write-probe")
+	if err := files.Write(ctx, probe, nil); err != nil {
+		return fmt.Errorf("%w: output %s is not writable: %v", ErrConfig, dir, err)
+	}
+	if err := files.Remove(ctx, probe); err != nil {
+		return fmt.Errorf("%w: output %s: %v", ErrConfig, dir, err)
+	}
+	return files.Remove(ctx, files.Join(dir, tables.MarkerFile))
+}
+
+// GalleryConfig configures the gallery job.
+type GalleryConfig struct {
+	Common
+	// Input is a folder / gs:// prefix of <identity>/<photo>, or a CSV of identity,uri.
+	Input  string
+	Output string
+	// Previous is an earlier gallery table whose rows are reused when the
+	// photo bytes, model, profile and detector are unchanged.
+	Previous string
+}
+
+// Prepare validates the config and fills in defaults.
+func (c *GalleryConfig) Prepare(ctx context.Context) error {
+	if c.Input == "" {
+		return fmt.Errorf("%w: --input is required", ErrConfig)
+	}
+	if err := c.Common.prepare(); err != nil {
+		return err
+	}
+	if c.Previous != "" {
+		if _, err := gallery.ReadManifest(ctx, c.Previous); err != nil {
+			return fmt.Errorf("%w: --previous: %v", ErrConfig, err)
+		}
+	}
+	return startOutput(ctx, c.Output)
+}
+
+// Gallery adds the gallery job to s and returns its rows.
+func Gallery(s beam.Scope, c GalleryConfig) beam.PCollection {
+	meta := transforms.GalleryConfig{RunID: c.RunID, ModelID: c.ModelID(), Profile: c.Profile, Detector: c.Detector}
+	photos := transforms.ReadImages(s, transforms.ListGallery(s, c.Input), c.MaxBytes)
+	previous := beam.CreateList(s.Scope("NoPrevious"), []gallery.Row{})
+	if c.Previous != "" {
+		previous = transforms.ReadGallery(s, c.Previous)
+	}
+	reused, fresh := transforms.ReuseGallery(s, photos, previous, meta)
+	recs := transforms.FindFaces(s, fresh, c.faceConfig())
+	recs = transforms.OneFacePerPhoto(s, recs)
+	recs = transforms.EncodeFaces(s, recs, c.encodeConfig())
+	rows := beam.Flatten(s, reused, transforms.GalleryRows(s, recs, meta))
+	transforms.WriteGallery(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID, Gallery: meta})
+	return rows
+}
+
+// IdentifyConfig configures the identify job.
+type IdentifyConfig struct {
+	Common
+	// Inputs are folders, gs:// prefixes or globs of images.
+	Inputs []string
+	// Manifest is a text file of image URIs, one per line.
+	Manifest string
+	// Gallery is a gallery table written by the gallery job.
+	Gallery string
+	Output  string
+	// Threshold accepts distances below it; 0 means the profile's.
+	Threshold      float64
+	TopK           int
+	WithEmbeddings bool
+
+	galleryVersion string
+}
+
+// Prepare validates the config, reads the gallery manifest and refuses a
+// gallery encoded by another model.
+func (c *IdentifyConfig) Prepare(ctx context.Context) error {
+	if len(c.Inputs) == 0 && c.Manifest == "" {
+		return fmt.Errorf("%w: --input or --manifest is required", ErrConfig)
+	}
+	if c.Gallery == "" {
+		return fmt.Errorf("%w: --gallery is required", ErrConfig)
+	}
+	if err := c.Common.prepare(); err != nil {
+		return err
+	}
+	if c.Threshold == 0 {
+		c.Threshold = c.profile.Threshold
+	}
+	if !(c.Threshold > 0 && c.Threshold <= 2) {
+		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", ErrConfig, c.Threshold)
+	}
+	if c.TopK <= 0 {
+		c.TopK = DefaultTopK
+	}
+	gm, err := gallery.ReadManifest(ctx, c.Gallery)
+	if err != nil {
+		return fmt.Errorf("%w: --gallery: %v", ErrConfig, err)
+	}
+	if gm.ModelID != c.ModelID() {
+		return fmt.Errorf("%w: %w: %s was encoded by %s, this run encodes with %s; re-encode it: facebatch gallery --input <gallery photos> --output %s",
+			ErrConfig, ErrModelMismatch, c.Gallery, gm.ModelID, c.ModelID(), c.Gallery)
+	}
+	c.galleryVersion = gm.Version
+	return startOutput(ctx, c.Output)
+}
+
+// Identify adds the identify job to s and returns its result rows.
+func Identify(s beam.Scope, c IdentifyConfig) beam.PCollection {
+	var refs []beam.PCollection
+	if len(c.Inputs) > 0 {
+		refs = append(refs, transforms.ListImages(s, c.Inputs))
+	}
+	if c.Manifest != "" {
+		refs = append(refs, transforms.ListManifest(s, c.Manifest))
+	}
+	photos := transforms.ReadImages(s, beam.Flatten(s, refs...), c.MaxBytes)
+	recs := transforms.FindFaces(s, photos, c.faceConfig())
+	recs = transforms.EncodeFaces(s, recs, c.encodeConfig())
+	rows := transforms.MatchFaces(s, recs, transforms.ReadGallery(s, c.Gallery), transforms.MatchConfig{
+		RunID:          c.RunID,
+		Threshold:      c.Threshold,
+		TopK:           c.TopK,
+		ModelID:        c.ModelID(),
+		Profile:        c.Profile,
+		Detector:       c.Detector,
+		GalleryVersion: c.galleryVersion,
+		WithEmbeddings: c.WithEmbeddings,
+	})
+	transforms.WriteResults(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID})
+	return rows
+}

@@ -1,0 +1,158 @@
+// Package tables lays out the pipelines' Parquet tables: deterministic part
+// names, a completion marker written last, and typed Parquet reads and
+// writes over local or gs:// storage.
+//
+// A table is a folder (or prefix) holding part-NNNNN-of-MMMMM.parquet files
+// and a _SUCCESS marker. Writers stage parts under _temporary/<run id>/ and
+// move them into place only when every part is written; readers should
+// check the marker before trusting the parts.
+package tables
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/facebatch/facebatch/files"
+)
+
+// MarkerFile is written last, when the table is complete.
+const MarkerFile = "_SUCCESS"
+
+// TempDir is where parts are staged, inside the table folder.
+const TempDir = "_temporary"
+
+// ErrIncomplete means a table has no completion marker: it is being written,
+// or its writer died.
+var ErrIncomplete = errors.New("tables: table is incomplete (no _SUCCESS marker)")
+
+var partPattern = regexp.MustCompile(`^part-\d{5}-of-\d{5}\.parquet$`)
+
+// PartName is the file name of one shard.
+func PartName(shard, shards int) string {
+	return fmt.Sprintf("part-%05d-of-%05d.parquet", shard, shards)
+}
+
+// IsPart reports whether name (a base name) is a table part.
+func IsPart(name string) bool { return partPattern.MatchString(name) }
+
+// Parts lists the part files of the table in dir, sorted.
+func Parts(ctx context.Context, dir string) ([]string, error) {
+	names, err := files.List(ctx, files.Join(dir, "part-*.parquet"))
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	for _, n := range names {
+		if IsPart(files.Base(n)) {
+			parts = append(parts, n)
+		}
+	}
+	return parts, nil
+}
+
+// StatusCount is the number of rows (or images) with one status.
+type StatusCount struct {
+	Status string `json:"status"`
+	Count  int64  `json:"count"`
+}
+
+// Marker is the content of _SUCCESS: what the run wrote.
+type Marker struct {
+	Kind        string        `json:"kind"`
+	RunID       string        `json:"run_id"`
+	Rows        int64         `json:"rows"`
+	Images      int64         `json:"images"`
+	Faces       int64         `json:"faces"`
+	ByStatus    []StatusCount `json:"images_by_status"`
+	Matched     int64         `json:"matched,omitempty"`
+	Unknown     int64         `json:"unknown,omitempty"`
+	Files       []string      `json:"files"`
+	CompletedAt time.Time     `json:"completed_at"`
+}
+
+// ReadMarker reads dir's marker; a missing one is ErrIncomplete.
+func ReadMarker(ctx context.Context, dir string) (*Marker, error) {
+	data, err := files.Read(ctx, files.Join(dir, MarkerFile), 1<<20)
+	if errors.Is(err, files.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrIncomplete, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m Marker
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("tables: %s: %w", files.Join(dir, MarkerFile), err)
+	}
+	return &m, nil
+}
+
+// WriteJSON stores v as indented JSON at uri.
+func WriteJSON(ctx context.Context, uri string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("tables: %w", err)
+	}
+	return files.Write(ctx, uri, append(data, '\n'))
+}
+
+// Encode returns rows as one Parquet file.
+func Encode[T any](rows []T) ([]byte, error) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[T](&buf, parquet.Compression(&parquet.Zstd))
+	if _, err := w.Write(rows); err != nil {
+		return nil, fmt.Errorf("tables: encoding parquet: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("tables: encoding parquet: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Write stores rows as one Parquet file at uri.
+func Write[T any](ctx context.Context, uri string, rows []T) error {
+	data, err := Encode(rows)
+	if err != nil {
+		return err
+	}
+	return files.Write(ctx, uri, data)
+}
+
+// Read returns every row of the Parquet file at uri.
+func Read[T any](ctx context.Context, uri string) ([]T, error) {
+	data, err := files.Read(ctx, uri, 0)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := parquet.Read[T](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("tables: reading %s: %w", uri, err)
+	}
+	return rows, nil
+}
+
+// ReadAll reads every part of a complete table.
+func ReadAll[T any](ctx context.Context, dir string) ([]T, error) {
+	if _, err := ReadMarker(ctx, dir); err != nil {
+		return nil, err
+	}
+	parts, err := Parts(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var all []T
+	for _, p := range parts {
+		rows, err := Read[T](ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+	}
+	return all, nil
+}

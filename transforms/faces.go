@@ -1,0 +1,193 @@
+package transforms
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"runtime"
+	"sync"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/facebatch/facebatch/detector"
+	"github.com/facebatch/facebatch/faces"
+	"github.com/facebatch/facebatch/gallery"
+	"github.com/facebatch/facebatch/results"
+)
+
+func init() {
+	register.DoFn3x1[context.Context, Photo, func(FaceRecord), error](&findFacesFn{})
+	register.Emitter1[FaceRecord]()
+	register.Function2x0[FaceRecord, func(FaceRecord)](oneFace)
+}
+
+var (
+	facesFound   = beam.NewCounter("facebatch", "faces")
+	imagesNoFace = beam.NewCounter("facebatch", "images_no_face")
+	imagesFailed = beam.NewCounter("facebatch", "images_failed")
+)
+
+// FaceConfig says how faces are found.
+type FaceConfig struct {
+	// Detector is "pigo" or "none" (the whole image is the face).
+	Detector string
+	// MinFaceSize is the smallest face side searched, in pixels.
+	MinFaceSize int
+	// MaxPixels refuses larger images before decoding them.
+	MaxPixels int
+	// Margin enlarges detected boxes before cropping.
+	Margin float64
+	// Width and Height are the model's input size.
+	Width, Height int
+	// Parallelism bounds the photos decoded at once (0: GOMAXPROCS).
+	Parallelism int
+	// Cascade is pigo's cascade, read where the pipeline is built and
+	// shipped to the workers with this config.
+	Cascade []byte
+}
+
+// FindFaces decodes each photo and emits one record per face, or one
+// face-less record with a status (no_face, decode_error, ...) per photo
+// without faces, so no photo is lost.
+func FindFaces(s beam.Scope, photos beam.PCollection, cfg FaceConfig) beam.PCollection {
+	s = s.Scope("transforms.FindFaces")
+	return beam.ParDo(s, &findFacesFn{Config: cfg}, photos)
+}
+
+// findFacesFn decodes a bundle's photos on a bounded pool of goroutines:
+// runners give a single machine one bundle at a time, so the parallelism
+// has to come from inside the DoFn.
+type findFacesFn struct {
+	Config FaceConfig
+
+	finder  *faces.Finder
+	pending []Photo
+}
+
+func (f *findFacesFn) Setup() error {
+	dec, err := sharedDecoder(f.Config.MaxPixels)
+	if err != nil {
+		return err
+	}
+	det, err := sharedDetector(f.Config.Detector, detector.Options{MinSize: f.Config.MinFaceSize, Cascade: f.Config.Cascade})
+	if err != nil {
+		return err
+	}
+	f.finder = &faces.Finder{
+		Decoder:  dec,
+		Detector: det,
+		Size:     image.Pt(f.Config.Width, f.Config.Height),
+		Margin:   f.Config.Margin,
+	}
+	return nil
+}
+
+func (f *findFacesFn) workers() int {
+	if f.Config.Parallelism > 0 {
+		return f.Config.Parallelism
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+func (f *findFacesFn) ProcessElement(ctx context.Context, p Photo, emit func(FaceRecord)) error {
+	if p.Status != results.StatusOK {
+		imagesFailed.Inc(ctx, 1)
+		emit(photoRecord(p, p.Status, p.Error))
+		return nil
+	}
+	f.pending = append(f.pending, p)
+	if len(f.pending) >= 4*f.workers() {
+		f.flush(ctx, emit)
+	}
+	return nil
+}
+
+func (f *findFacesFn) FinishBundle(ctx context.Context, emit func(FaceRecord)) error {
+	f.flush(ctx, emit)
+	return nil
+}
+
+// flush finds the faces of the pending photos in parallel, then emits in
+// input order from this goroutine (emitters are not safe for concurrent use).
+func (f *findFacesFn) flush(ctx context.Context, emit func(FaceRecord)) {
+	out := make([][]FaceRecord, len(f.pending))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(f.workers(), len(f.pending)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				out[i] = f.find(f.pending[i])
+			}
+		}()
+	}
+	for i := range f.pending {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for _, recs := range out {
+		for _, r := range recs {
+			switch {
+			case r.HasFace():
+				facesFound.Inc(ctx, 1)
+			case r.Status == results.StatusNoFace:
+				imagesNoFace.Inc(ctx, 1)
+			default:
+				imagesFailed.Inc(ctx, 1)
+			}
+			emit(r)
+		}
+	}
+	f.pending = f.pending[:0]
+}
+
+func (f *findFacesFn) find(p Photo) []FaceRecord {
+	photo, err := f.finder.Find(p.Data)
+	if err != nil {
+		rec := photoRecord(p, statusOf(err), err.Error())
+		rec.Width, rec.Height = photo.Width, photo.Height
+		return []FaceRecord{rec}
+	}
+	if len(photo.Faces) == 0 {
+		rec := photoRecord(p, results.StatusNoFace, "no face found")
+		rec.Width, rec.Height = photo.Width, photo.Height
+		return []FaceRecord{rec}
+	}
+	recs := make([]FaceRecord, len(photo.Faces))
+	for i, face := range photo.Faces {
+		recs[i] = FaceRecord{
+			Ref: p.Ref, SHA256: p.SHA256, Width: photo.Width, Height: photo.Height,
+			Faces: len(photo.Faces), Index: i,
+			X: face.Box.Min.X, Y: face.Box.Min.Y, W: face.Box.Dx(), H: face.Box.Dy(),
+			Score:  face.Score,
+			Pixels: face.Input.Pix,
+			Status: results.StatusOK,
+		}
+	}
+	return recs
+}
+
+// OneFacePerPhoto enforces the gallery's rule: a reference photo must show
+// exactly one face. A photo with several becomes one face-less record with
+// status several_faces; the user must fix that photo.
+func OneFacePerPhoto(s beam.Scope, recs beam.PCollection) beam.PCollection {
+	s = s.Scope("transforms.OneFacePerPhoto")
+	return beam.ParDo(s, oneFace, recs)
+}
+
+func oneFace(r FaceRecord, emit func(FaceRecord)) {
+	switch {
+	case r.Faces <= 1:
+		emit(r)
+	case r.Index == 0:
+		rej := FaceRecord{
+			Ref: r.Ref, SHA256: r.SHA256, Width: r.Width, Height: r.Height, Faces: r.Faces, Index: -1,
+			Status: gallery.StatusSeveralFaces,
+			Error:  fmt.Sprintf("%d faces found; a gallery photo must show exactly one", r.Faces),
+		}
+		emit(rej)
+	}
+}
