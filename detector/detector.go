@@ -33,6 +33,9 @@ const (
 	minMinSize = 8
 	// IoUThreshold merges raw pigo windows that overlap more than this.
 	IoUThreshold = 0.2
+	// MaxOverlap drops a face whose box overlaps a better face's by more
+	// than this fraction of the smaller box.
+	MaxOverlap = 0.3
 	// ShiftFactor moves the scan window by this fraction of its side.
 	ShiftFactor = 0.1
 	// ScaleFactor multiplies the window side from one scale to the next.

