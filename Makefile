@@ -14,8 +14,11 @@ all: build
 setup:
 	@scripts/setup.sh $(CURDIR)/$(ENV_FILE)
 
+# bin/beam-boot is Beam's SDK boot loader, for --environment_type=PROCESS
+# (see scripts/beam-boot.sh).
 build: setup
 	$(GO) build -o bin/facebatch ./cmd/facebatch
+	$(GO) build -o bin/beam-boot github.com/apache/beam/sdks/v2/go/container
 
 vet: setup
 	$(GO) vet ./...

@@ -3,13 +3,12 @@ package gallery
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/facebatch/facebatch/files"
@@ -46,19 +45,12 @@ type Row struct {
 	EncodedAt int64  `parquet:"encoded_at,timestamp(millisecond)"`
 }
 
-// Digest identifies an ok row's content for the gallery version: identity,
-// photo bytes, model and embedding.
+// Digest identifies an ok row for the gallery version: identity, photo
+// bytes, model, profile and detector. The embedding is left out on purpose:
+// it is a function of those, and its last bits vary with the batch it was
+// encoded in.
 func (r *Row) Digest() [32]byte {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", r.Identity, deref(r.ImageSHA256), r.ModelID)
-	var b [4]byte
-	for _, v := range r.Embedding {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-		h.Write(b[:])
-	}
-	var d [32]byte
-	h.Sum(d[:0])
-	return d
+	return sha256.Sum256([]byte(strings.Join([]string{r.Identity, deref(r.ImageSHA256), r.ModelID, r.Profile, r.Detector}, "\x00")))
 }
 
 func deref(s *string) string {

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/facebatch/facebatch/results"
+	"github.com/facebatch/facebatch/tables"
+)
+
+// buildBinaries builds facebatch, Beam's boot loader (as `make build` does)
+// and the prism job server.
+func buildBinaries(t *testing.T) (facebatch, boot, prism string) {
+	t.Helper()
+	dir := t.TempDir()
+	facebatch, boot, prism = filepath.Join(dir, "facebatch"), filepath.Join(dir, "beam-boot"), filepath.Join(dir, "prism")
+	for _, b := range []struct{ out, pkg string }{
+		{facebatch, "."},
+		{boot, "github.com/apache/beam/sdks/v2/go/container"},
+		{prism, "github.com/apache/beam/sdks/v2/go/cmd/prism"},
+	} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	return facebatch, boot, prism
+}
+
+// startJobServer runs a prism job server, the portable runner that stands
+// in for Dataflow here, as its own process group (it starts the PROCESS
+// workers), and returns its endpoint.
+func startJobServer(t *testing.T, prism string, env []string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "prism.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(prism, fmt.Sprintf("--job_port=%d", port))
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the server and any worker left
+		cmd.Wait()
+		logFile.Close()
+	})
+	endpoint := fmt.Sprintf("localhost:%d", port)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if c, err := net.Dial("tcp", endpoint); err == nil {
+			c.Close()
+			return endpoint
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prism did not listen on %s", endpoint)
+		}
+	}
+}
+
+// TestUniversalRunner submits both jobs to a prism job server with
+// --runner=universal: with LOOPBACK workers (in the submitting process) and
+// with PROCESS workers (separate processes started through Beam's boot
+// loader, running our binary as the SDK worker, as on Dataflow).
+func TestUniversalRunner(t *testing.T) {
+	bin, boot, prismBin := buildBinaries(t)
+	// The PROCESS workers are started by the job server, in its environment.
+	endpoint := startJobServer(t, prismBin, append(os.Environ(), "FACEBATCH_BEAM_BOOT="+boot))
+	wrapper, err := filepath.Abs("../../scripts/beam-boot.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	galleryDir := filepath.Join(dir, "gallery")
+	job := func(t *testing.T, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = os.Environ()
+		out, err := cmd.Output()
+		if err != nil {
+			stderr := ""
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("facebatch %s: %v\nstdout:\n%s\nstderr (tail):\n%s", strings.Join(args, " "), err, out, tail(stderr, 3000))
+		}
+		return string(out)
+	}
+	universal := []string{"--runner=universal", "--endpoint=" + endpoint, "--detector=none", "--profile=notebook"}
+	out := job(t, append([]string{"gallery", "--input", seedGallery, "--output", galleryDir, "--environment_type=LOOPBACK"}, universal...)...)
+	if !strings.Contains(out, "12 photos of 12 identities") {
+		t.Fatalf("gallery output: %s", out)
+	}
+	for _, env := range []struct {
+		name string
+		args []string
+	}{
+		{"LOOPBACK", []string{"--environment_type=LOOPBACK"}},
+		{"PROCESS", []string{"--environment_type=PROCESS", `--environment_config={"command":"` + wrapper + `"}`, "--worker_binary=" + bin}},
+	} {
+		t.Run(env.name, func(t *testing.T) {
+			results := filepath.Join(dir, "results-"+env.name)
+			args := append([]string{"identify", "--input", seedCamera, "--gallery", galleryDir, "--output", results}, universal...)
+			out := job(t, append(args, env.args...)...)
+			if !strings.Contains(out, "6 images, 6 faces: 6 matched") {
+				t.Errorf("identify output: %s", out)
+			}
+			checkCameraResults(t, results)
+		})
+	}
+}
+
+// checkCameraResults checks the seed camera shots got who's answers.
+func checkCameraResults(t *testing.T, dir string) {
+	t.Helper()
+	rows, err := tables.ReadAll[results.Row](context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"camera_0.jpg": "younes", "camera_1.jpg": "bertrand", "camera_2.jpg": "benoit",
+		"camera_3.jpg": "bertrand", "camera_4.jpg": "sebastiano", "camera_5.jpg": "arnaud",
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for _, r := range rows {
+		name := filepath.Base(r.ImageURI)
+		if r.Identity == nil || *r.Identity != want[name] || r.Status != results.StatusOK {
+			t.Errorf("%s: identity %v status %s, want %s", name, r.Identity, r.Status, want[name])
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
