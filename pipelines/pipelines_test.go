@@ -16,6 +16,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
@@ -33,13 +34,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// run executes a pipeline on prism, the default runner, in process.
+// runner is the in-process runner the tests use; the CLI's default is
+// direct, and TestGCS runs on prism to cover the other local runner.
+var runner = "direct"
+
+// run executes a pipeline in process.
 func run(t *testing.T, build func(s beam.Scope)) {
 	t.Helper()
 	p, s := beam.NewPipelineWithRoot()
 	build(s)
-	if _, err := beam.Run(context.Background(), "prism", p); err != nil {
-		t.Fatalf("pipeline failed: %v", err)
+	if _, err := beam.Run(context.Background(), runner, p); err != nil {
+		t.Fatalf("pipeline failed on %s: %v", runner, err)
 	}
 }
 
@@ -414,6 +419,8 @@ func TestGalleryIncremental(t *testing.T) {
 // read from gs:// and the results written to gs://.
 func TestGCS(t *testing.T) {
 	ctx := context.Background()
+	runner = "prism"
+	defer func() { runner = "direct" }()
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0, PublicHost: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)

@@ -18,9 +18,10 @@ import (
 	"github.com/facebatch/facebatch/tables"
 )
 
-// defaultRunner runs the job in this process. See README ("Runners") for
-// why prism rather than direct.
-const defaultRunner = "prism"
+// defaultRunner runs the job in this process. Measured on 590 photos on 2
+// cores: direct 69.6 images/s, prism 43.9 (prism's scheduler spins a core
+// while a bundle runs). See README, "Runners".
+const defaultRunner = "direct"
 
 // listFlag collects a repeatable, comma-separable flag.
 type listFlag []string

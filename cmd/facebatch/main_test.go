@@ -243,3 +243,26 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestJobErrors(t *testing.T) {
+	out := t.TempDir()
+	tests := []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"gallery without input", []string{"gallery", "--output", out}, "--input is required"},
+		{"identify without gallery", []string{"identify", "--input", seedCamera, "--output", out}, "--gallery is required"},
+		{"missing gallery table", []string{"identify", "--input", seedCamera, "--gallery", filepath.Join(out, "none"), "--output", out}, "no gallery table"},
+		{"unknown detector", []string{"gallery", "--input", seedGallery, "--output", out, "--detector", "haar"}, `--detector "haar"`},
+		{"unknown flag", []string{"identify", "--colour"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := facebatch(t, tt.args...)
+			if code != exitError || !strings.Contains(errOut, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, errOut, tt.stderr)
+			}
+		})
+	}
+}
