@@ -17,9 +17,11 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
+	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 )
 
@@ -80,6 +82,13 @@ func List(ctx context.Context, src string) ([]string, error) {
 	switch {
 	case IsGCS(src):
 		names, err = listGCS(ctx, src)
+		if err == nil && len(names) == 0 && !hasGlob(src[len("gs://"):]) {
+			// Not a prefix of anything: perhaps one object.
+			var ok bool
+			if ok, err = Exists(ctx, src); ok {
+				names = []string{src}
+			}
+		}
 	default:
 		names, err = listLocal(src)
 	}
@@ -98,8 +107,19 @@ func List(ctx context.Context, src string) ([]string, error) {
 
 func listGCS(ctx context.Context, src string) ([]string, error) {
 	glob := src
+	var re *regexp.Regexp
 	if !hasGlob(src[len("gs://"):]) {
 		glob = strings.TrimSuffix(src, "/") + "/**"
+	} else if i := strings.IndexAny(src, "?["); i >= 0 && i < strings.Index(src+"*", "*") {
+		// Beam's GCS listing takes everything before the first "*" as a
+		// literal prefix, so a "?" or "[" there would match nothing: list
+		// the folder and match the rest here.
+		dir := literalDir(src)
+		var err error
+		if re, err = globRegexp(src[len(dir):]); err != nil {
+			return nil, err
+		}
+		glob = dir + "**"
 	}
 	fsys, err := open(ctx, glob)
 	if err != nil {
@@ -110,7 +130,21 @@ func listGCS(ctx context.Context, src string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("files: listing %s: %w", glob, err)
 	}
+	if re != nil {
+		dir := literalDir(src)
+		names = slices.DeleteFunc(names, func(n string) bool { return !re.MatchString(strings.TrimPrefix(n, dir)) })
+	}
 	return names, nil
+}
+
+// literalDir is src up to the folder holding its first glob element: where
+// a listing starts. Without a glob it is src itself.
+func literalDir(src string) string {
+	i := strings.IndexAny(src, "*?[")
+	if i < 0 {
+		return src
+	}
+	return src[:strings.LastIndex(src[:i], "/")+1]
 }
 
 func listLocal(src string) ([]string, error) {
@@ -196,7 +230,7 @@ func globRegexp(glob string) (*regexp.Regexp, error) {
 			b.WriteString(glob[i : i+j+1])
 			i += j
 		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
+			b.WriteString(regexp.QuoteMeta(glob[i : i+1])) // a byte, not string(c): keeps UTF-8 intact
 		}
 	}
 	b.WriteString("$")
@@ -208,11 +242,13 @@ func skipped(name, src string) bool {
 	if strings.HasSuffix(name, "/") {
 		return true
 	}
-	rel := strings.TrimPrefix(name, strings.TrimSuffix(src, "/"))
-	if IsGCS(name) {
-		rel = name[len("gs://"):]
-		if i := strings.IndexByte(rel, '/'); i >= 0 {
-			rel = rel[i+1:]
+	// Judge only the part below where the listing started: hidden folders
+	// or _temporary above it were named by the caller.
+	base := literalDir(filepath.ToSlash(src))
+	rel := strings.TrimPrefix(name, strings.TrimSuffix(base, "/"))
+	if !IsGCS(name) {
+		if r, err := filepath.Rel(filepath.FromSlash(base), name); err == nil {
+			rel = r
 		}
 	}
 	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
@@ -251,7 +287,7 @@ func Read(ctx context.Context, uri string, maxBytes int64) ([]byte, error) {
 }
 
 func notFound(uri string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "object doesn't exist") {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, storage.ErrObjectNotExist) {
 		return fmt.Errorf("%w: %s", ErrNotFound, uri)
 	}
 	return fmt.Errorf("files: reading %s: %w", uri, err)

@@ -24,7 +24,10 @@ var (
 	photosEncoded = beam.NewCounter("facebatch", "gallery_encoded")
 )
 
-// ReadGallery reads every row of the gallery table in dir.
+// ReadGallery reads every row of the gallery table in dir. The table's
+// completeness is checked where the pipeline is built (pipelines.Prepare),
+// not here: a nightly run that updates a gallery in place removes the
+// marker of the table it is about to read.
 func ReadGallery(s beam.Scope, dir string) beam.PCollection {
 	s = s.Scope("transforms.ReadGallery")
 	return beam.ParDo(s, &readGalleryFn{}, beam.Create(s, dir))
@@ -33,12 +36,18 @@ func ReadGallery(s beam.Scope, dir string) beam.PCollection {
 type readGalleryFn struct{}
 
 func (f *readGalleryFn) ProcessElement(ctx context.Context, dir string, emit func(gallery.Row)) error {
-	rows, err := tables.ReadAll[gallery.Row](ctx, dir)
+	parts, err := tables.Parts(ctx, dir)
 	if err != nil {
 		return err
 	}
-	for _, r := range rows {
-		emit(r)
+	for _, p := range parts {
+		rows, err := tables.Read[gallery.Row](ctx, p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			emit(r)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package transforms
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -153,7 +154,7 @@ func resultRow(r FaceRecord, g *matcher.Gallery, cfg MatchConfig, now time.Time)
 	if id.Accepted {
 		row.Identity = ptr(id.Identity)
 	}
-	if len(id.Candidates) > 1 {
+	if !math.IsInf(id.Margin, 1) { // +Inf: no runner-up in the gallery
 		row.Margin = ptr(id.Margin)
 	}
 	for _, c := range id.Candidates {
