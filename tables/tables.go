@@ -3,9 +3,9 @@
 // writes over local or gs:// storage.
 //
 // A table is a folder (or prefix) holding part-NNNNN-of-MMMMM.parquet files
-// and a _SUCCESS marker. Writers stage parts under _temporary/<run id>/ and
-// move them into place only when every part is written; readers should
-// check the marker before trusting the parts.
+// and a _SUCCESS marker. Writers stage parts under _temporary/<run id>/ (as
+// part-...parquet.inprogress) and move them into place only when every part
+// is written; readers should check the marker before trusting the parts.
 package tables
 
 import (
@@ -27,6 +27,10 @@ const MarkerFile = "_SUCCESS"
 
 // TempDir is where parts are staged, inside the table folder.
 const TempDir = "_temporary"
+
+// StagingSuffix ends the name of a staged part, so that no "*.parquet"
+// glob, not even "**/*.parquet", sees it before it is complete.
+const StagingSuffix = ".inprogress"
 
 // ErrIncomplete means a table has no completion marker: it is being written,
 // or its writer died.

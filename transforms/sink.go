@@ -113,8 +113,10 @@ type shardSummary struct {
 	Digests                   []string
 }
 
+// tempPart is where a shard is staged. The suffix keeps staged files out of
+// every "*.parquet" glob, even a recursive one.
 func tempPart(cfg SinkConfig, shard int) string {
-	return files.Join(cfg.Dir, tables.TempDir+"/"+cfg.RunID+"/"+tables.PartName(shard, cfg.Shards))
+	return files.Join(cfg.Dir, tables.TempDir+"/"+cfg.RunID+"/"+tables.PartName(shard, cfg.Shards)+tables.StagingSuffix)
 }
 
 type writeResultsFn struct{ Config SinkConfig }
