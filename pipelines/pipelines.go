@@ -172,6 +172,9 @@ func (c *GalleryConfig) Prepare(ctx context.Context) error {
 	if err := c.Common.prepare(); err != nil {
 		return err
 	}
+	if _, err := transforms.GalleryPhotos(ctx, c.Input); err != nil {
+		return fmt.Errorf("%w: --input: %v", ErrConfig, err)
+	}
 	if c.Previous != "" {
 		if _, err := gallery.ReadManifest(ctx, c.Previous); err != nil {
 			return fmt.Errorf("%w: --previous: %v", ErrConfig, err)
@@ -245,6 +248,22 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 			ErrConfig, ErrModelMismatch, c.Gallery, gm.ModelID, c.ModelID(), c.Gallery)
 	}
 	c.galleryVersion = gm.Version
+	// An input that matches nothing is a mistake to report now, not a run
+	// that writes an empty table and a success marker.
+	for _, in := range c.Inputs {
+		uris, err := files.List(ctx, in)
+		if err != nil {
+			return fmt.Errorf("%w: --input %s: %v", ErrConfig, in, err)
+		}
+		if len(uris) == 0 {
+			return fmt.Errorf("%w: --input %s matched no objects", ErrConfig, in)
+		}
+	}
+	if c.Manifest != "" {
+		if ok, err := files.Exists(ctx, c.Manifest); err != nil || !ok {
+			return fmt.Errorf("%w: --manifest %s cannot be read (%v)", ErrConfig, c.Manifest, err)
+		}
+	}
 	return startOutput(ctx, c.Output)
 }
 

@@ -23,6 +23,14 @@ import (
 // while a bundle runs). See README, "Runners".
 const defaultRunner = "direct"
 
+// knownRunners are the runners beamx links in. Beam exits the process on an
+// unknown one, so the name is checked with the other flags.
+var knownRunners = map[string]bool{
+	"direct": true, "DirectRunner": true, "prism": true, "PrismRunner": true,
+	"universal": true, "dataflow": true, "DataflowRunner": true,
+	"flink": true, "FlinkRunner": true, "spark": true, "SparkRunner": true, "dot": true,
+}
+
 // listFlag collects a repeatable, comma-separable flag.
 type listFlag []string
 
@@ -134,14 +142,18 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 func parseJob(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
+	*runners.Runner = "" // a package variable: forget an earlier in-process run's
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	if *runners.Runner == "" {
 		*runners.Runner = defaultRunner
+	}
+	if !knownRunners[*runners.Runner] {
+		return fmt.Errorf("%w: unknown --runner %q (want direct, prism, universal, dataflow, flink or spark)", errUsage, *runners.Runner)
 	}
 	beam.Init()
 	return nil

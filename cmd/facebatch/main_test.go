@@ -246,6 +246,10 @@ func TestErrors(t *testing.T) {
 
 func TestJobErrors(t *testing.T) {
 	out := t.TempDir()
+	galleryTable := filepath.Join(t.TempDir(), "gallery")
+	if code, stdout, stderr := facebatch(t, "gallery", "--detector=none", "--input", seedGallery, "--output", galleryTable); code != exitAccepted {
+		t.Fatalf("gallery: exit %d\n%s\n%s", code, stdout, tail(stderr, 2000))
+	}
 	tests := []struct {
 		name   string
 		args   []string
@@ -256,6 +260,12 @@ func TestJobErrors(t *testing.T) {
 		{"missing gallery table", []string{"identify", "--input", seedCamera, "--gallery", filepath.Join(out, "none"), "--output", out}, "no gallery table"},
 		{"unknown detector", []string{"gallery", "--input", seedGallery, "--output", out, "--detector", "haar"}, `--detector "haar"`},
 		{"unknown flag", []string{"identify", "--colour"}, "flag provided but not defined"},
+		{"unknown runner", []string{"identify", "--runner", "spaceship", "--input", seedCamera, "--output", out}, `unknown --runner "spaceship"`},
+		{"empty input", []string{"identify", "--detector=none", "--input", t.TempDir(), "--gallery", galleryTable, "--output", out}, "matched no objects"},
+		{"missing input", []string{"identify", "--detector=none", "--input", filepath.Join(out, "nope"), "--gallery", galleryTable, "--output", out}, "not found"},
+		{"threshold out of range", []string{"identify", "--detector=none", "--threshold", "2.5", "--input", seedCamera, "--gallery", galleryTable, "--output", out}, "outside (0, 2]"},
+		{"output not writable", []string{"identify", "--detector=none", "--input", seedCamera, "--gallery", galleryTable, "--output", "/proc/facebatch-out"}, "not writable"},
+		{"empty gallery input", []string{"gallery", "--input", t.TempDir(), "--output", out}, "matched no objects"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,12 +37,12 @@ func (f *matchFlags) register(fs *flag.FlagSet) {
 
 // errUsage marks errors that are the caller's to fix; they are printed with
 // the flag usage.
-var errUsage = errors.New("usage")
+var errUsage = errors.New("bad flags")
 
 func parse(fs *flag.FlagSet, args []string, f *matchFlags, required ...string) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
@@ -59,11 +59,19 @@ func parse(fs *flag.FlagSet, args []string, f *matchFlags, required ...string) e
 }
 
 // fail reports err and returns the error exit code.
+// fail reports err on one line and returns the error exit code; for -h it
+// prints the flags instead.
 func fail(stderr io.Writer, fs *flag.FlagSet, err error) int {
-	fmt.Fprintf(stderr, "facebatch %s: %v\n", fs.Name(), err)
-	if errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "usage of facebatch %s:\n", fs.Name())
 		fs.SetOutput(stderr)
 		fs.PrintDefaults()
+		return exitAccepted
+	}
+	if errors.Is(err, errUsage) {
+		fmt.Fprintf(stderr, "facebatch %s: %v (see 'facebatch %s -h')\n", fs.Name(), err, fs.Name())
+	} else {
+		fmt.Fprintf(stderr, "facebatch %s: %v\n", fs.Name(), err)
 	}
 	return exitError
 }
