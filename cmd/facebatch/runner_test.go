@@ -52,6 +52,8 @@ func startJobServer(t *testing.T, prism string, env []string) string {
 	}
 	cmd := exec.Command(prism, fmt.Sprintf("--job_port=%d", port))
 	cmd.Env = env
+	// Beam's boot loader writes pipeline_options.json in its working folder.
+	cmd.Dir = t.TempDir()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
