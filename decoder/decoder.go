@@ -5,19 +5,39 @@
 // fancy chroma upsampling. Go's image/jpeg differs from that by up to 40
 // levels on chroma-subsampled files, which moves encodings visibly, so JPEGs
 // are decoded by TensorFlow's DecodeJpeg (libjpeg-turbo, INTEGER_ACCURATE) in
-// the runtime the encoder already links. Lossless formats go through Go's
-// decoders, which are exact.
+// the runtime the encoder already links. That covers every JPEG libjpeg
+// reads as 8-bit DCT: baseline and progressive, gray, YCbCr, RGB (Adobe
+// transform 0), and CMYK/YCCK, which TensorFlow turns into RGB as
+// (255-c)(255-k)/255 with Adobe's inverted storage honoured: the
+// colours are right, within one level of PIL (TensorFlow truncates where PIL
+// rounds). Go's image/jpeg would give the same colours, so there is no
+// fallback to it.
+//
+// The other formats go through Go's decoders: PNG (every colour type and
+// depth, palettes with tRNS, Adam7), GIF (the first frame), BMP, TIFF and
+// WebP (lossy and lossless). The lossless ones are exact. Lossy WebP
+// differs from libwebp's output by a few levels: x/image upsamples chroma
+// without libwebp's "fancy" filter.
 package decoder
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/gif"  // first frame, as PIL's Image.open does
-	_ "image/jpeg" // header parsing only: JPEG pixels come from TensorFlow
-	_ "image/png"
+	_ "image/gif" // first frame, as PIL's Image.open does
+	"image/jpeg"  // header parsing only: JPEG pixels come from TensorFlow
+	"image/png"
+
+	// The decoder owns the formats it reads: importing these registers
+	// them with package image. BMP (uncompressed 1-32 bit), TIFF (baseline,
+	// LZW, Deflate, PackBits) and WebP (lossy and lossless; not animated)
+	// decode in Go; their unsupported variants are refused as ErrFormat.
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
@@ -74,6 +94,13 @@ func (d *Decoder) Close() error { return d.session.Close() }
 // Decode returns the image as opaque RGB (alpha dropped, not blended, as
 // PIL's convert("RGB") does), turned upright by its EXIF orientation, and
 // the format name.
+//
+// Errors wrap ErrFormat (not an image, or a variant we do not read: HEIC,
+// AVIF, SVG, PDF, 12-bit, lossless or arithmetic-coded JPEG, RLE BMP,
+// animated WebP...), ErrTooLarge (the header claims more than the pixel
+// limit: refused before any pixel memory is allocated) or ErrCorrupt
+// (recognised but broken or truncated). A panic in a decoder becomes
+// ErrCorrupt.
 func (d *Decoder) Decode(data []byte) (img *image.RGBA, format string, err error) {
 	// Go's image decoders have panicked on hostile input; never let one
 	// take the worker down.
@@ -82,12 +109,18 @@ func (d *Decoder) Decode(data []byte) (img *image.RGBA, format string, err error
 			img, err = nil, fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, r)
 		}
 	}()
+	if animatedWebP(data) {
+		return nil, "webp", fmt.Errorf("%w: animated WebP", ErrFormat)
+	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if errors.Is(err, image.ErrFormat) {
+		if what := sniff(data); what != "" {
+			return nil, "", fmt.Errorf("%w: %s", ErrFormat, what)
+		}
 		return nil, "", ErrFormat
 	}
 	if err != nil {
-		return nil, format, fmt.Errorf("%w: %s header: %v", ErrCorrupt, format, err)
+		return nil, format, refusal(format+" header", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, format, fmt.Errorf("%w: %s is %dx%d", ErrCorrupt, format, cfg.Width, cfg.Height)
@@ -96,6 +129,9 @@ func (d *Decoder) Decode(data []byte) (img *image.RGBA, format string, err error
 		return nil, format, fmt.Errorf("%w: %dx%d is over %d pixels", ErrTooLarge, cfg.Width, cfg.Height, d.maxPixels)
 	}
 	if format == "jpeg" {
+		if n := jpegScans(data); n > MaxJPEGScans {
+			return nil, format, fmt.Errorf("%w: jpeg has over %d scans", ErrCorrupt, MaxJPEGScans)
+		}
 		if img, err = d.decodeJPEG(data, cfg); err != nil {
 			return nil, format, err
 		}
@@ -105,9 +141,102 @@ func (d *Decoder) Decode(data []byte) (img *image.RGBA, format string, err error
 	}
 	m, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, format, fmt.Errorf("%w: %s: %v", ErrCorrupt, format, err)
+		return nil, format, refusal(format, err)
 	}
 	return toRGB(m), format, nil
+}
+
+// refusal wraps a Go decoder's error: a valid but unimplemented feature
+// means a format we do not read (ErrFormat); anything else is ErrCorrupt.
+func refusal(what string, err error) error {
+	var (
+		jpegErr jpeg.UnsupportedError
+		pngErr  png.UnsupportedError
+		tiffErr tiff.UnsupportedError
+	)
+	if errors.As(err, &jpegErr) || errors.As(err, &pngErr) || errors.As(err, &tiffErr) || errors.Is(err, bmp.ErrUnsupported) {
+		return fmt.Errorf("%w: %s: %v", ErrFormat, what, err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrCorrupt, what, err)
+}
+
+// sniff names the common things that are not images we read, for the
+// error message; "" when it cannot tell.
+func sniff(data []byte) string {
+	head := bytes.ToLower(bytes.TrimSpace(data[:min(len(data), 512)]))
+	switch {
+	case len(data) == 0:
+		return "empty file"
+	case len(data) >= 12 && string(data[4:8]) == "ftyp":
+		brand := string(data[8:12])
+		switch brand {
+		case "heic", "heix", "hevc", "heim", "heis", "mif1", "msf1":
+			return "HEIF/HEIC (ftyp " + brand + ")"
+		case "avif", "avis":
+			return "AVIF (ftyp " + brand + ")"
+		}
+		return fmt.Sprintf("ISO media file (ftyp %q)", brand)
+	case bytes.HasPrefix(data, []byte("%PDF-")):
+		return "PDF"
+	case bytes.Contains(head, []byte("<svg")):
+		return "SVG"
+	case bytes.HasPrefix(head, []byte("<!doctype html")) || bytes.HasPrefix(head, []byte("<html")):
+		return "HTML"
+	}
+	return ""
+}
+
+// animatedWebP reports whether data is an extended WebP with the animation
+// flag: x/image/webp reads still images only.
+func animatedWebP(data []byte) bool {
+	return len(data) >= 21 && string(data[:4]) == "RIFF" && string(data[8:16]) == "WEBPVP8X" && data[20]&0x02 != 0
+}
+
+// MaxJPEGScans bounds the scans of a (progressive) JPEG. libjpeg walks
+// every block of the image in every scan (about 2 ms a scan on a 16
+// megapixel canvas, measured here), and with end-of-band runs a scan over
+// the whole canvas takes a few bytes: a small file of thousands of scans
+// would hold a worker for minutes. Encoders write about 10 (libjpeg's
+// default progression); none writes hundreds.
+const MaxJPEGScans = 256
+
+// jpegScans counts the SOS markers of a JPEG, walking its marker segments
+// and skipping entropy-coded data; it stops counting past MaxJPEGScans, at
+// EOI, or where the structure breaks (the decoder reports that).
+func jpegScans(data []byte) int {
+	n := 0
+	for i := 2; i+1 < len(data) && n <= MaxJPEGScans; {
+		if data[i] != 0xFF {
+			return n
+		}
+		m := data[i+1]
+		switch {
+		case m == 0xFF: // fill byte
+			i++
+			continue
+		case m == 0xD9: // EOI
+			return n
+		case m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7): // no length
+			i += 2
+			continue
+		}
+		if i+3 >= len(data) {
+			return n
+		}
+		i += 2 + int(binary.BigEndian.Uint16(data[i+2:]))
+		if m != 0xDA {
+			continue
+		}
+		n++
+		// Entropy-coded data runs to the next marker other than a stuffed
+		// zero or a restart marker.
+		for ; i+1 < len(data); i++ {
+			if next := data[i+1]; data[i] == 0xFF && next != 0 && (next < 0xD0 || next > 0xD7) {
+				break
+			}
+		}
+	}
+	return n
 }
 
 func (d *Decoder) decodeJPEG(data []byte, cfg image.Config) (*image.RGBA, error) {
@@ -140,15 +269,79 @@ func (d *Decoder) decodeJPEG(data []byte, cfg image.Config) (*image.RGBA, error)
 	return img, nil
 }
 
-// toRGB keeps each pixel's straight (non-premultiplied) colour and drops alpha.
+// toRGB keeps each pixel's straight (non-premultiplied) colour and drops
+// alpha. The common layouts are copied directly, which is also what keeps
+// the colour of translucent 16-bit and WebP pixels exact: going through
+// the premultiplied color.Color of those would round it, or zero it where
+// alpha is 0.
 func toRGB(m image.Image) *image.RGBA {
 	b := m.Bounds()
-	img := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			c := color.NRGBAModel.Convert(m.At(x, y)).(color.NRGBA)
-			i := img.PixOffset(x-b.Min.X, y-b.Min.Y)
-			img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = c.R, c.G, c.B, 0xff
+	w, h := b.Dx(), b.Dy()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	set := func(x, y int, r, g, bl uint8) {
+		i := y*img.Stride + 4*x
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = r, g, bl, 0xff
+	}
+	switch src := m.(type) {
+	case *image.NRGBA:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			for x := range w {
+				set(x, y, row[4*x], row[4*x+1], row[4*x+2])
+			}
+		}
+		return img
+	case *image.NRGBA64:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			for x := range w {
+				set(x, y, row[8*x], row[8*x+2], row[8*x+4])
+			}
+		}
+		return img
+	case *image.Gray:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			for x := range w {
+				set(x, y, row[x], row[x], row[x])
+			}
+		}
+		return img
+	case *image.Gray16:
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			for x := range w {
+				set(x, y, row[2*x], row[2*x], row[2*x])
+			}
+		}
+		return img
+	case *image.Paletted:
+		var pal [256]color.NRGBA
+		for i, c := range src.Palette {
+			if i < len(pal) {
+				pal[i] = color.NRGBAModel.Convert(c).(color.NRGBA)
+			}
+		}
+		for y := range h {
+			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
+			for x := range w {
+				// An index past the palette (At would panic) is black.
+				c := pal[row[x]]
+				if int(row[x]) >= len(src.Palette) {
+					c = color.NRGBA{}
+				}
+				set(x, y, c.R, c.G, c.B)
+			}
+		}
+		return img
+	case *image.NYCbCrA:
+		// The colour planes alone: straight colour, alpha dropped.
+		m = &src.YCbCr
+	}
+	for y := range h {
+		for x := range w {
+			c := color.NRGBAModel.Convert(m.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+			set(x, y, c.R, c.G, c.B)
 		}
 	}
 	return img

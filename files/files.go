@@ -1,6 +1,7 @@
 // Package files reads and writes objects by URI, local paths and gs:// alike,
 // through Beam's filesystem registry, adding what the pipelines need on top:
-// recursive listing, capped reads and atomic replacement.
+// recursive listing, capped reads, atomic replacement, and retries of
+// transient storage errors (see Retry).
 //
 // The filesystems themselves are registered by blank imports in main (and in
 // tests): github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local and
@@ -13,6 +14,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,9 +26,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
+	"google.golang.org/api/googleapi"
 )
 
 var (
@@ -126,7 +137,12 @@ func listGCS(ctx context.Context, src string) ([]string, error) {
 		return nil, err
 	}
 	defer fsys.Close()
-	names, err := fsys.List(ctx, glob)
+	var names []string
+	err = retry(ctx, "list", glob, func(ctx context.Context) error {
+		var err error
+		names, err = fsys.List(ctx, glob)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("files: listing %s: %w", glob, err)
 	}
@@ -260,13 +276,27 @@ func skipped(name, src string) bool {
 }
 
 // Read returns the object's bytes; more than maxBytes (if > 0) is ErrTooLarge,
-// found without reading past the cap.
+// found without reading past the cap. Transient storage errors are retried
+// (see Retry): each attempt opens the object and reads it whole again.
 func Read(ctx context.Context, uri string, maxBytes int64) ([]byte, error) {
 	fsys, err := open(ctx, uri)
 	if err != nil {
 		return nil, err
 	}
 	defer fsys.Close()
+	var data []byte
+	err = retry(ctx, "read", uri, func(ctx context.Context) error {
+		var err error
+		data, err = readOnce(ctx, fsys, uri, maxBytes)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+func readOnce(ctx context.Context, fsys filesystem.Interface, uri string, maxBytes int64) ([]byte, error) {
 	r, err := fsys.OpenRead(ctx, uri)
 	if err != nil {
 		return nil, notFound(uri, err)
@@ -286,36 +316,84 @@ func Read(ctx context.Context, uri string, maxBytes int64) ([]byte, error) {
 	return data, nil
 }
 
+// isNotFound reports whether err says the object does not exist.
+func isNotFound(err error) bool {
+	var apiErr *googleapi.Error
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, storage.ErrObjectNotExist) ||
+		errors.As(err, &apiErr) && apiErr.Code == http.StatusNotFound
+}
+
 func notFound(uri string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, storage.ErrObjectNotExist) {
+	if isNotFound(err) {
 		return fmt.Errorf("%w: %s", ErrNotFound, uri)
 	}
 	return fmt.Errorf("files: reading %s: %w", uri, err)
 }
 
-// Write stores data at uri, replacing what was there. Local writes create the
-// parent folders.
+// Write stores data at uri, replacing what was there, atomically: readers
+// see the old bytes or the new, never part of them. Local writes create the
+// parent folders and go through a hidden temporary file in the same folder,
+// renamed into place; a GCS object appears only when its upload completes.
+// A GCS upload that fails with a transient error is retried whole.
 func Write(ctx context.Context, uri string, data []byte) error {
 	if !IsGCS(uri) {
-		if err := os.MkdirAll(filepath.Dir(uri), 0o755); err != nil {
-			return fmt.Errorf("files: %w", err)
-		}
+		return writeLocal(uri, data)
 	}
 	fsys, err := open(ctx, uri)
 	if err != nil {
 		return err
 	}
 	defer fsys.Close()
-	w, err := fsys.OpenWrite(ctx, uri)
+	return retry(ctx, "write", uri, func(ctx context.Context) error {
+		w, err := fsys.OpenWrite(ctx, uri)
+		if err != nil {
+			return fmt.Errorf("files: writing %s: %w", uri, err)
+		}
+		if _, err := w.Write(data); err != nil {
+			w.Close()
+			return fmt.Errorf("files: writing %s: %w", uri, err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("files: writing %s: %w", uri, err)
+		}
+		return nil
+	})
+}
+
+// writeLocal writes data to a hidden temporary file beside path, flushes it
+// and renames it over path, so that a crash (or a kill) never leaves a
+// partial file under the final name.
+func writeLocal(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	// Hidden, and not ending in the table's extension: no listing or glob
+	// of ours (or "*.parquet") picks it up.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return fmt.Errorf("files: writing %s: %w", uri, err)
+		return fmt.Errorf("files: writing %s: %w", path, err)
 	}
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return fmt.Errorf("files: writing %s: %w", uri, err)
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("files: writing %s: %w", path, err)
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("files: writing %s: %w", uri, err)
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("files: writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("files: writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("files: writing %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("files: writing %s: %w", path, err)
 	}
 	return nil
 }
@@ -327,16 +405,23 @@ func Exists(ctx context.Context, uri string) (bool, error) {
 		return false, err
 	}
 	defer fsys.Close()
-	if _, err := fsys.Size(ctx, uri); err != nil {
-		if errors.Is(notFound(uri, err), ErrNotFound) {
-			return false, nil
+	found := true
+	err = retry(ctx, "stat", uri, func(ctx context.Context) error {
+		_, err := fsys.Size(ctx, uri)
+		if err != nil && isNotFound(err) {
+			found = false
+			return nil
 		}
+		return err
+	})
+	if err != nil {
 		return false, fmt.Errorf("files: %s: %w", uri, err)
 	}
-	return true, nil
+	return found, nil
 }
 
-// Remove deletes the object at uri; a missing object is not an error.
+// Remove deletes the object at uri; a missing object is not an error (so a
+// delete retried after the first one took effect succeeds).
 func Remove(ctx context.Context, uri string) error {
 	fsys, err := open(ctx, uri)
 	if err != nil {
@@ -347,7 +432,17 @@ func Remove(ctx context.Context, uri string) error {
 	if !ok {
 		return fmt.Errorf("files: %s: the filesystem cannot remove", uri)
 	}
-	if err := rm.Remove(ctx, uri); err != nil && !errors.Is(notFound(uri, err), ErrNotFound) {
+	return remove(ctx, rm, uri)
+}
+
+func remove(ctx context.Context, rm filesystem.Remover, uri string) error {
+	err := retry(ctx, "remove", uri, func(ctx context.Context) error {
+		if err := rm.Remove(ctx, uri); err != nil && !isNotFound(err) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("files: removing %s: %w", uri, err)
 	}
 	return nil
@@ -355,7 +450,10 @@ func Remove(ctx context.Context, uri string) error {
 
 // Rename moves from to to, replacing to. On local disks this is an atomic
 // rename; on GCS it is a server-side copy then delete, and readers see
-// either the old or the new object, never a partial one.
+// either the old or the new object, never a partial one. Both GCS steps are
+// retried on transient errors; a copy is idempotent, and a delete that finds
+// nothing after a retry means an earlier attempt did it. A missing from is
+// ErrNotFound.
 func Rename(ctx context.Context, from, to string) error {
 	fsys, err := open(ctx, from)
 	if err != nil {
@@ -367,8 +465,23 @@ func Rename(ctx context.Context, from, to string) error {
 			return fmt.Errorf("files: %w", err)
 		}
 	}
+	cp, canCopy := fsys.(filesystem.Copier)
+	rm, canRemove := fsys.(filesystem.Remover)
+	if IsGCS(from) && canCopy && canRemove {
+		err := retry(ctx, "copy", from, func(ctx context.Context) error { return cp.Copy(ctx, from, to) })
+		if err != nil {
+			if isNotFound(err) {
+				return fmt.Errorf("files: renaming %s to %s: %w: %s", from, to, ErrNotFound, from)
+			}
+			return fmt.Errorf("files: renaming %s to %s: %w", from, to, err)
+		}
+		return remove(ctx, rm, from)
+	}
 	if r, ok := fsys.(filesystem.Renamer); ok {
 		if err := r.Rename(ctx, from, to); err != nil {
+			if isNotFound(err) {
+				return fmt.Errorf("files: renaming %s to %s: %w: %s", from, to, ErrNotFound, from)
+			}
 			return fmt.Errorf("files: renaming %s to %s: %w", from, to, err)
 		}
 		return nil
@@ -402,4 +515,124 @@ func RemoveEmptyDir(dir string) {
 	if !IsGCS(dir) {
 		_ = os.Remove(dir) // fails, as wanted, when not empty
 	}
+}
+
+// RetryPolicy bounds the retries of transient storage errors: at most
+// Attempts tries in all, waiting about Base after the first failure, twice
+// as long after each next one, never more than Max, with jitter.
+type RetryPolicy struct {
+	Attempts  int
+	Base, Max time.Duration
+}
+
+// Retry is the policy of every storage operation here. Cloud Storage's
+// client retries idempotent reads and listings itself, but not writes,
+// copies and deletes without preconditions, which are what a table's
+// writer does; Retry covers both. Tests shorten it.
+var Retry = RetryPolicy{Attempts: 6, Base: 50 * time.Millisecond, Max: 2 * time.Second}
+
+// Wait is how long to wait after the given failed attempt (1, 2, ...):
+// an exponential backoff with "equal jitter", in [d/2, d).
+func (p RetryPolicy) Wait(attempt int) time.Duration {
+	d := p.Base
+	for i := 1; i < attempt && d < p.Max; i++ {
+		d *= 2
+	}
+	if d > p.Max {
+		d = p.Max
+	}
+	if d <= 1 {
+		return d
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)))
+}
+
+var (
+	retriesMu sync.Mutex
+	retries   = map[string]int64{}
+)
+
+// Retries returns how many times each operation ("read", "write", "copy",
+// "remove", "stat", "list") was retried in this process.
+func Retries() map[string]int64 {
+	retriesMu.Lock()
+	defer retriesMu.Unlock()
+	return maps.Clone(retries)
+}
+
+// retry runs op until it succeeds, fails with an error that is not
+// transient, runs out of attempts, or ctx is done. Each attempt gets its own
+// context, cancelled when it returns, so that an abandoned upload stops.
+func retry(ctx context.Context, op, uri string, f func(ctx context.Context) error) error {
+	p := Retry
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithCancel(ctx)
+		err := f(actx)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			// The caller gave up: whatever the attempt says, do not retry.
+			return err
+		case !Transient(err):
+			return err
+		case attempt >= p.Attempts:
+			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+		}
+		wait := p.Wait(attempt)
+		retriesMu.Lock()
+		retries[op]++
+		retriesMu.Unlock()
+		log.Warnf(ctx, "files: %s %s: attempt %d of %d failed, retrying in %v: %v", op, uri, attempt, p.Attempts, wait, err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (stopped retrying: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Transient reports whether err is worth retrying: HTTP 408, 429, 500, 502,
+// 503 or 504 from Cloud Storage, a connection reset, refused or cut short,
+// or a timeout of one attempt. Permanent errors (403, 404, other 4xx) and a
+// cancelled context are not.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var apiErr *googleapi.Error
+	if errors.As(err, &apiErr) {
+		switch apiErr.Code {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return true
+	}
+	// A keep-alive connection the server closed as the request went out
+	// (golang.org/issue/53472).
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && errors.Is(urlErr.Err, io.EOF) {
+		return true
+	}
+	// Some layers flatten the error to its text.
+	msg := err.Error()
+	for _, s := range []string{"connection reset by peer", "connection refused", "broken pipe"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

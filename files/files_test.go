@@ -294,6 +294,44 @@ func TestWriteLocal(t *testing.T) {
 	}
 }
 
+// TestWriteLocalAtomic checks a local write goes through a temporary file
+// renamed into place: nothing else is left in the folder, and the file is
+// readable by others.
+func TestWriteLocalAtomic(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	uri := filepath.Join(root, "part-00000-of-00001.parquet")
+	for _, d := range []string{"first", "second"} {
+		if err := files.Write(ctx, uri, []byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != filepath.Base(uri) {
+		t.Errorf("folder holds %v, want only %s", entries, filepath.Base(uri))
+	}
+	info, err := os.Stat(uri)
+	if err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v; want 0644", info.Mode(), err)
+	}
+	// A folder in the way fails, and leaves no temporary file behind.
+	if err := os.Mkdir(filepath.Join(root, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "dir", "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := files.Write(ctx, filepath.Join(root, "dir"), []byte("x")); err == nil {
+		t.Error("Write over a non-empty folder: no error")
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 2 {
+		t.Errorf("after a failed write the folder holds %v", entries)
+	}
+}
+
 func TestExistsLocal(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()

@@ -21,7 +21,10 @@ type Photo struct {
 
 // imageExts are the file extensions taken as photos; other files (READMEs,
 // manifests) in a gallery folder are not photos and are left alone.
-var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true}
+var imageExts = map[string]bool{
+	".jpg": true, ".jpeg": true, ".png": true, ".gif": true,
+	".webp": true, ".bmp": true, ".tif": true, ".tiff": true,
+}
 
 // IsImageName reports whether name has a photo's extension.
 func IsImageName(name string) bool {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -74,6 +75,7 @@ func (c *Common) prepare() error {
 		}
 		c.ModelDir = dir
 	}
+	absolute(&c.ModelDir)
 	m, err := models.Load(c.ModelDir)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
@@ -113,6 +115,18 @@ func (c *Common) prepare() error {
 		c.RunID = NewRunID(time.Now())
 	}
 	return nil
+}
+
+// absolute makes local paths absolute: workers started by a runner need not
+// share the launcher's working folder. gs:// URIs and "" are left alone.
+func absolute(paths ...*string) {
+	for _, p := range paths {
+		if *p != "" && !files.IsGCS(*p) {
+			if abs, err := filepath.Abs(*p); err == nil {
+				*p = abs
+			}
+		}
+	}
 }
 
 // NewRunID names a run after its start time.
@@ -169,6 +183,7 @@ func (c *GalleryConfig) Prepare(ctx context.Context) error {
 	if c.Input == "" {
 		return fmt.Errorf("%w: --input is required", ErrConfig)
 	}
+	absolute(&c.Input, &c.Output, &c.Previous)
 	if err := c.Common.prepare(); err != nil {
 		return err
 	}
@@ -227,6 +242,10 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 	if c.Gallery == "" {
 		return fmt.Errorf("%w: --gallery is required", ErrConfig)
 	}
+	for i := range c.Inputs {
+		absolute(&c.Inputs[i])
+	}
+	absolute(&c.Manifest, &c.Gallery, &c.Output)
 	if err := c.Common.prepare(); err != nil {
 		return err
 	}

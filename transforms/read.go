@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -99,7 +100,7 @@ func GalleryPhotos(ctx context.Context, src string) ([]ImageRef, error) {
 	for _, u := range uris {
 		rel := strings.TrimPrefix(u, root)
 		if !files.IsGCS(u) {
-			rel = strings.TrimPrefix(filepathToSlash(u), filepathToSlash(root))
+			rel = strings.TrimPrefix(filepath.ToSlash(u), filepath.ToSlash(root))
 		}
 		id, _, nested := strings.Cut(rel, "/")
 		if !nested {
@@ -112,8 +113,6 @@ func GalleryPhotos(ctx context.Context, src string) ([]ImageRef, error) {
 	}
 	return refs, nil
 }
-
-func filepathToSlash(p string) string { return strings.ReplaceAll(p, "\\", "/") }
 
 func galleryCSV(ctx context.Context, src string) ([]ImageRef, error) {
 	data, err := files.Read(ctx, src, 256<<20)

@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"sort"
 	"time"
@@ -257,7 +258,15 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 			continue
 		}
 		if err := files.Rename(ctx, sum.Temp, name); err != nil {
-			return err
+			// A retried finalizer (a runner retries a failed bundle) finds
+			// the parts it moved before it failed: staging is per run, so a
+			// missing staged part with the part in place was moved by us.
+			if !errors.Is(err, files.ErrNotFound) {
+				return err
+			}
+			if ok, serr := files.Exists(ctx, name); serr != nil || !ok {
+				return err
+			}
 		}
 		marker.Rows += sum.Rows
 		marker.Faces += sum.Faces
@@ -293,11 +302,12 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 			}
 		}
 	}
-	if err := files.RemoveAll(ctx, files.Join(cfg.Dir, tables.TempDir+"/"+cfg.RunID)); err != nil {
+	// Our staging goes, and so does any left by an earlier run that died
+	// before finalizing: a table has one writer at a time (each run
+	// removes _SUCCESS as it starts), and such leftovers are never moved.
+	if err := files.RemoveAll(ctx, files.Join(cfg.Dir, tables.TempDir)); err != nil {
 		return err
 	}
-	// Other runs may still be staging; only an empty folder goes.
-	files.RemoveEmptyDir(files.Join(cfg.Dir, tables.TempDir))
 	now := time.Now().UTC()
 	if f.Kind == kindGallery {
 		m := gallery.Manifest{
