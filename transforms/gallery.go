@@ -79,12 +79,10 @@ type reuseFn struct {
 func (f *reuseFn) ProcessElement(ctx context.Context, p Photo, prev func(*gallery.Row) bool, reused func(gallery.Row), encode func(Photo)) error {
 	if f.previous == nil {
 		f.previous = map[reuseKey]gallery.Row{}
-		var r gallery.Row
-		for prev(&r) {
+		for _, r := range collect(prev) {
 			if r.ImageSHA256 != nil {
 				f.previous[reuseKey{*r.ImageSHA256, r.ModelID, r.Profile, r.Detector}] = r
 			}
-			r = gallery.Row{}
 		}
 	}
 	if p.Status == results.StatusOK {

@@ -65,13 +65,7 @@ func (f *matchFn) ProcessElement(ctx context.Context, r FaceRecord, rows func(*g
 	// Materialise the side input once per DoFn instance: re-reading it per
 	// element costs milliseconds each on a large gallery.
 	f.once.Do(func() {
-		var all []gallery.Row
-		var row gallery.Row
-		for rows(&row) {
-			all = append(all, row)
-			row = gallery.Row{}
-		}
-		f.gallery, f.galleryErr = gallery.Build(all, f.Config.Threshold)
+		f.gallery, f.galleryErr = gallery.Build(collect(rows), f.Config.Threshold)
 	})
 	if f.galleryErr != nil {
 		return f.galleryErr

@@ -14,62 +14,51 @@ import (
 // worker process and shared by every DoFn instance and bundle in it: they
 // are safe for concurrent use, and a second copy of the model would only
 // cost memory.
-var shared struct {
-	sync.Mutex
-	decoders  map[int]*decoder.Decoder
-	detectors map[string]detector.Detector
-	encoders  map[string]*encoder.Encoder
+var (
+	decoders  perProcess[*decoder.Decoder]
+	detectors perProcess[detector.Detector]
+	encoders  perProcess[*encoder.Encoder]
+)
+
+// perProcess holds values loaded once per process, by key.
+type perProcess[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
+}
+
+// get returns the value for key, loading it the first time.
+func (c *perProcess[V]) get(key string, load func() (V, error)) (V, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[key]; ok {
+		return v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	if c.m == nil {
+		c.m = map[string]V{}
+	}
+	c.m[key] = v
+	return v, nil
 }
 
 func sharedDecoder(maxPixels int) (*decoder.Decoder, error) {
-	shared.Lock()
-	defer shared.Unlock()
-	if d, ok := shared.decoders[maxPixels]; ok {
-		return d, nil
-	}
-	d, err := decoder.New(maxPixels)
-	if err != nil {
-		return nil, err
-	}
-	if shared.decoders == nil {
-		shared.decoders = map[int]*decoder.Decoder{}
-	}
-	shared.decoders[maxPixels] = d
-	return d, nil
+	return decoders.get(fmt.Sprint(maxPixels), func() (*decoder.Decoder, error) {
+		return decoder.New(maxPixels)
+	})
 }
 
 func sharedDetector(name string, opts detector.Options) (detector.Detector, error) {
 	key := fmt.Sprintf("%s/%d/%x", name, opts.MinSize, sha256.Sum256(opts.Cascade))
-	shared.Lock()
-	defer shared.Unlock()
-	if d, ok := shared.detectors[key]; ok {
-		return d, nil
-	}
-	d, err := detector.New(name, opts)
-	if err != nil {
-		return nil, err
-	}
-	if shared.detectors == nil {
-		shared.detectors = map[string]detector.Detector{}
-	}
-	shared.detectors[key] = d
-	return d, nil
+	return detectors.get(key, func() (detector.Detector, error) {
+		return detector.New(name, opts)
+	})
 }
 
 func sharedEncoder(dir, profile string) (*encoder.Encoder, error) {
-	key := dir + "\x00" + profile
-	shared.Lock()
-	defer shared.Unlock()
-	if e, ok := shared.encoders[key]; ok {
-		return e, nil
-	}
-	e, err := encoder.Load(dir, encoder.Options{Profile: profile})
-	if err != nil {
-		return nil, err
-	}
-	if shared.encoders == nil {
-		shared.encoders = map[string]*encoder.Encoder{}
-	}
-	shared.encoders[key] = e
-	return e, nil
+	return encoders.get(dir+"\x00"+profile, func() (*encoder.Encoder, error) {
+		return encoder.Load(dir, encoder.Options{Profile: profile})
+	})
 }

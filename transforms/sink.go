@@ -123,12 +123,7 @@ func tempPart(cfg SinkConfig, shard int) string {
 type writeResultsFn struct{ Config SinkConfig }
 
 func (f *writeResultsFn) ProcessElement(ctx context.Context, shard int, iter func(*results.Row) bool, emit func(shardSummary)) error {
-	var rows []results.Row
-	var r results.Row
-	for iter(&r) {
-		rows = append(rows, r)
-		r = results.Row{}
-	}
+	rows := collect(iter)
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].ImageURI != rows[j].ImageURI {
 			return rows[i].ImageURI < rows[j].ImageURI
@@ -174,12 +169,7 @@ func faceIndex(p *int32) int32 {
 type writeGalleryFn struct{ Config SinkConfig }
 
 func (f *writeGalleryFn) ProcessElement(ctx context.Context, shard int, iter func(*gallery.Row) bool, emit func(shardSummary)) error {
-	var rows []gallery.Row
-	var r gallery.Row
-	for iter(&r) {
-		rows = append(rows, r)
-		r = gallery.Row{}
-	}
+	rows := collect(iter)
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ImageURI < rows[j].ImageURI })
 	sum := shardSummary{Shard: shard, Temp: tempPart(f.Config, shard), Rows: int64(len(rows))}
 	images := map[string]string{}
@@ -233,10 +223,8 @@ type finalizeFn struct {
 func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*shardSummary) bool) error {
 	cfg := f.Config
 	byShard := map[int]shardSummary{}
-	var s shardSummary
-	for iter(&s) {
+	for _, s := range collect(iter) {
 		byShard[s.Shard] = s
-		s = shardSummary{}
 	}
 	marker := tables.Marker{Kind: f.Kind, RunID: cfg.RunID}
 	statuses := map[string]int64{}

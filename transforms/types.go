@@ -47,3 +47,17 @@ func (r *FaceRecord) box() image.Rectangle { return image.Rect(r.X, r.Y, r.X+r.W
 func photoRecord(p Photo, status, msg string) FaceRecord {
 	return FaceRecord{Ref: p.Ref, SHA256: p.SHA256, Index: -1, Status: status, Error: msg}
 }
+
+// collect drains a Beam iterator (a grouped value or a side input) into a
+// slice. Each value is decoded into a fresh variable: the decoder may keep
+// slices of the previous one.
+func collect[T any](iter func(*T) bool) []T {
+	var all []T
+	for {
+		var v T
+		if !iter(&v) {
+			return all
+		}
+		all = append(all, v)
+	}
+}
