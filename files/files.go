@@ -508,13 +508,6 @@ func RemoveAll(ctx context.Context, dir string) error {
 	}
 	return nil
 }
-
-// RemoveEmptyDir removes a local folder if it is empty. GCS has no folders,
-// so there is nothing to do there.
-func RemoveEmptyDir(dir string) {
-	if !IsGCS(dir) {
-		_ = os.Remove(dir) // fails, as wanted, when not empty
-	}
 }
 
 // RetryPolicy bounds the retries of transient storage errors: at most

@@ -453,62 +453,6 @@ func TestRemoveAllLocal(t *testing.T) {
 	}
 }
 
-func TestRemoveEmptyDir(t *testing.T) {
-	root := t.TempDir()
-	writeTree(t, root, "full/a", "nested/empty/.keep")
-	if err := os.Remove(filepath.Join(root, "nested", "empty", ".keep")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(filepath.Join(root, "empty"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		dir  string
-		gone bool
-	}{
-		{filepath.Join(root, "full"), false},
-		{filepath.Join(root, "nested"), false}, // holds an (empty) folder
-		{filepath.Join(root, "empty"), true},
-		{filepath.Join(root, "nested", "empty"), true},
-		{filepath.Join(root, "missing"), true},
-	}
-	for _, tt := range tests {
-		files.RemoveEmptyDir(tt.dir)
-		_, err := os.Stat(tt.dir)
-		if gone := errors.Is(err, os.ErrNotExist); gone != tt.gone {
-			t.Errorf("after RemoveEmptyDir(%q): gone = %v, want %v (%v)", tt.dir, gone, tt.gone, err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(root, "full", "a")); err != nil {
-		t.Errorf("RemoveEmptyDir took a file: %v", err)
-	}
-	// GCS has no folders: nothing to do, and nothing to fail.
-	files.RemoveEmptyDir("gs://b/x")
-}
-
-// gcsObjects is the bucket every GCS test starts from.
-var gcsObjects = []string{
-	"x/",   // folder placeholder
-	"x/z/", // nested folder placeholder
-	"x/y.jpg",
-	"x/top.png",
-	"x/z/w.jpg",
-	"x/crème brûlée.jpg",
-	"x/with space/é.jpg",
-	"x/.hidden.jpg",
-	"x/.git/config",
-	"x/z/.x.jpg",
-	"x/_temporary/run/p.jpg",
-	"xy/not-under-x.jpg",
-	"other/o.jpg",
-	".cache/in/a.jpg",
-	".cache/in/.b.jpg",
-	"t/_temporary/run/part",
-}
-
-// newGCS starts a fake GCS server holding bucket "b" with gcsObjects, each
-// holding its own name (placeholders are empty), and points the GCS client
-// at it.
 func newGCS(t *testing.T) *fakestorage.Server {
 	t.Helper()
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0, PublicHost: "127.0.0.1"})
