@@ -508,7 +508,6 @@ func RemoveAll(ctx context.Context, dir string) error {
 	}
 	return nil
 }
-}
 
 // RetryPolicy bounds the retries of transient storage errors: at most
 // Attempts tries in all, waiting about Base after the first failure, twice

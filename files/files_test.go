@@ -453,6 +453,29 @@ func TestRemoveAllLocal(t *testing.T) {
 	}
 }
 
+// gcsObjects is the bucket every GCS test starts from.
+var gcsObjects = []string{
+	"x/",   // folder placeholder
+	"x/z/", // nested folder placeholder
+	"x/y.jpg",
+	"x/top.png",
+	"x/z/w.jpg",
+	"x/crème brûlée.jpg",
+	"x/with space/é.jpg",
+	"x/.hidden.jpg",
+	"x/.git/config",
+	"x/z/.x.jpg",
+	"x/_temporary/run/p.jpg",
+	"xy/not-under-x.jpg",
+	"other/o.jpg",
+	".cache/in/a.jpg",
+	".cache/in/.b.jpg",
+	"t/_temporary/run/part",
+}
+
+// newGCS starts a fake GCS server holding bucket "b" with gcsObjects, each
+// holding its own name (placeholders are empty), and points the GCS client
+// at it.
 func newGCS(t *testing.T) *fakestorage.Server {
 	t.Helper()
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0, PublicHost: "127.0.0.1"})
