@@ -35,6 +35,7 @@ commands:
   who       who in --gallery is the person in --image? (the notebook's who_is_it)
   gallery   Beam job: encode a gallery of known people into a Parquet table
   identify  Beam job: find, encode and name every face in a set of images
+  eval      verification accuracy on an LFW-format pairs file (k-fold, ROC AUC, TAR@FAR)
 
 Run 'facebatch <command> -h' for a command's flags.
 Exit status: verify/who: 0 accepted, 1 rejected or not in the database, 2 error;
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return galleryJob(ctx, args[1:], stdout, stderr)
 	case "identify":
 		return identifyJob(ctx, args[1:], stdout, stderr)
+	case "eval":
+		return evalCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitAccepted

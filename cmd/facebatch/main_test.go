@@ -276,3 +276,50 @@ func TestJobErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEval runs the verification evaluation on a small LFW subset and
+// checks summary.json holds consistent numbers.
+func TestEval(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := facebatch(t, "eval", "--pairs", "../../../shared/lfw-dev/pairs.txt",
+		"--images", "../../../shared/lfw-dev/images", "--out", out, "--limit", "6", "--detector", "pigo")
+	if code != exitAccepted {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, tail(stderr, 2000))
+	}
+	if !strings.Contains(stdout, "recommended threshold") {
+		t.Errorf("output lacks the recommended threshold:\n%s", stdout)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum map[string]any
+	if err := json.Unmarshal(data, &sum); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"accuracy_mean", "accuracy_std", "best_threshold", "auc", "tar_at_far_1e-3", "images", "pairs", "profile"} {
+		if _, ok := sum[key]; !ok {
+			t.Errorf("summary.json lacks %q", key)
+		}
+	}
+	num := func(k string) float64 { f, _ := sum[k].(float64); return f }
+	if num("pairs") != 60 || num("images") < 60 || sum["profile"] != "notebook" || num("folds") != 5 {
+		t.Errorf("pairs %v images %v profile %v folds %v", sum["pairs"], sum["images"], sum["profile"], sum["folds"])
+	}
+	for _, k := range []string{"accuracy_mean", "auc", "tar_at_far_1e-3", "threshold_accuracy_mean"} {
+		if v := num(k); v < 0 || v > 1 {
+			t.Errorf("%s = %v, outside [0, 1]", k, v)
+		}
+	}
+	// These weights separate LFW pairs well above chance even with the
+	// notebook's preprocessing (96% on all 3000 pairs).
+	if num("auc") < 0.85 || num("accuracy_mean") < 0.75 {
+		t.Errorf("auc %v, accuracy %v: far below what these weights reach", sum["auc"], sum["accuracy_mean"])
+	}
+	if b := num("best_threshold"); b <= 0 || b > 2 {
+		t.Errorf("best_threshold %v outside (0, 2]", b)
+	}
+	if num("threshold") != 0.7 || num("triplets") != 30 || num("triplet_loss") < 0 {
+		t.Errorf("threshold %v, triplets %v, loss %v", sum["threshold"], sum["triplets"], sum["triplet_loss"])
+	}
+}
