@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -44,12 +43,12 @@ type evalSummary struct {
 	// TripletLoss sums the notebook's loss (alpha 0.2) over triplets made
 	// of each same-person pair and the different-person pair at the same
 	// position of its fold.
-	TripletLoss      float64                 `json:"triplet_loss"`
-	Triplets         int                     `json:"triplets"`
-	FoldResults      []evaluation.FoldResult `json:"fold_results"`
-	SameHistogram    []int                   `json:"same_distance_histogram"`
-	DiffHistogram    []int                   `json:"different_distance_histogram"`
-	HistogramBinsTop float64                 `json:"histogram_range_max"`
+	TripletLoss   float64                 `json:"triplet_loss"`
+	Triplets      int                     `json:"triplets"`
+	FoldResults   []evaluation.FoldResult `json:"fold_results"`
+	SameHistogram []int                   `json:"same_distance_histogram"`
+	DiffHistogram []int                   `json:"different_distance_histogram"`
+	HistogramMax  float64                 `json:"histogram_range_max"`
 }
 
 // evalCmd runs `facebatch eval --pairs pairs.txt --images DIR --out DIR`.
@@ -192,7 +191,7 @@ func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detN
 		AUC: evaluation.AUC(roc), TARAtFAR1e3: tar3, TARAtFAR1e2: tar2,
 		TripletLoss: loss, Triplets: triplets, FoldResults: res.Folds,
 		SameHistogram: evaluation.Histogram(sameD, 0, 2, 40), DiffHistogram: evaluation.Histogram(diffD, 0, 2, 40),
-		HistogramBinsTop: 2,
+		HistogramMax: 2,
 	}, nil
 }
 
@@ -267,7 +266,7 @@ func pairTriplets(p *evaluation.Pairs, embs [][]float32, index map[evaluation.Im
 		}
 	}
 	loss, err := matcher.TripletLoss(a, pos, neg, matcher.DefaultAlpha)
-	if err != nil || math.IsNaN(loss) {
+	if err != nil {
 		return 0, 0, fmt.Errorf("triplet loss: %w", err)
 	}
 	return loss, len(a), nil
