@@ -108,7 +108,7 @@ func (e *Encoder) EncodeRaw(ctx context.Context, imgs []image.Image) ([][]float3
 	w, h, c := e.manifest.Input.Width, e.manifest.Input.Height, e.manifest.Input.Channels
 	batch := make([]float32, 0, len(imgs)*w*h*c)
 	for _, img := range imgs {
-		batch = appendPixels(batch, e.Input(img))
+		batch = appendPixels(batch, e.Input(img), e.profile.Pixels)
 	}
 	return e.run(batch, len(imgs))
 }
@@ -143,14 +143,36 @@ func (e *Encoder) run(batch []float32, n int) (out [][]float32, err error) {
 	return got, nil
 }
 
-// appendPixels appends the profile's float input: x/255 per channel, RGB order.
-func appendPixels(dst []float32, img *image.RGBA) []float32 {
+// appendPixels appends the profile's float input, RGB order: x/255
+// ("div255"), or the image standardised to zero mean and unit variance
+// ("standardize", with the std floored at 1/sqrt(n) as FaceNet's
+// prewhiten does, so a flat image does not blow up).
+func appendPixels(dst []float32, img *image.RGBA, pixels string) []float32 {
+	start := len(dst)
 	b := img.Bounds()
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		row := img.Pix[img.PixOffset(b.Min.X, y):img.PixOffset(b.Max.X, y)]
 		for i := 0; i < len(row); i += 4 {
-			dst = append(dst, float32(row[i])/255, float32(row[i+1])/255, float32(row[i+2])/255)
+			dst = append(dst, float32(row[i]), float32(row[i+1]), float32(row[i+2]))
 		}
+	}
+	vals := dst[start:]
+	if pixels != "standardize" {
+		for i := range vals {
+			vals[i] /= 255
+		}
+		return dst
+	}
+	var sum, sq float64
+	for _, v := range vals {
+		sum += float64(v)
+		sq += float64(v) * float64(v)
+	}
+	n := float64(len(vals))
+	mean := sum / n
+	std := math.Max(math.Sqrt(math.Max(sq/n-mean*mean, 0)), 1/math.Sqrt(n))
+	for i, v := range vals {
+		vals[i] = float32((float64(v) - mean) / std)
 	}
 	return dst
 }

@@ -62,11 +62,14 @@ type Tensor struct {
 // Profile is one way of turning a photo into the model's input.
 type Profile struct {
 	Description string `json:"description"`
-	// Detector is "none" when the whole image is the face.
+	// Detector is the detector the profile's threshold was calibrated
+	// with: "none" (the whole image is the face) or "pigo".
 	Detector string `json:"detector"`
 	// Resize is the interpolation used to reach the input size: "nearest".
 	Resize string `json:"resize"`
-	// Pixels says how 8-bit samples become floats: "div255" is x/255.
+	// Pixels says how 8-bit samples become floats: "div255" is x/255 (the
+	// notebook); "standardize" is (x - mean) / max(std, 1/sqrt(n)) over the
+	// image's n samples, the input these weights were trained with.
 	Pixels string `json:"pixels"`
 	// Threshold is the distance under which two unit encodings are accepted
 	// as the same person for this profile.
@@ -76,9 +79,9 @@ type Profile struct {
 // Supported values of the profile fields. A manifest naming anything else
 // is refused at load time rather than producing silently wrong encodings.
 var (
-	supportedDetectors = map[string]bool{"none": true}
+	supportedDetectors = map[string]bool{"none": true, "pigo": true}
 	supportedResize    = map[string]bool{"nearest": true}
-	supportedPixels    = map[string]bool{"div255": true}
+	supportedPixels    = map[string]bool{"div255": true, "standardize": true}
 )
 
 // DefaultDir is the model directory used when none is given: $FACEBATCH_MODEL.

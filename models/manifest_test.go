@@ -51,6 +51,9 @@ func TestExportedManifest(t *testing.T) {
 	if p.Threshold != 0.7 || p.Resize != "nearest" || p.Pixels != "div255" || p.Detector != "none" {
 		t.Errorf("notebook profile %+v", p)
 	}
+	if p, err := m.Profile("standardized"); err != nil || p.Pixels != "standardize" || p.Threshold != 1.1 {
+		t.Errorf("standardized profile %+v, %v", p, err)
+	}
 	if _, err := os.Stat(filepath.Join(m.SavedModelDir(), "saved_model.pb")); err != nil {
 		t.Error(err)
 	}

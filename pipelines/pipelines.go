@@ -266,6 +266,12 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 		return fmt.Errorf("%w: %w: %s was encoded by %s, this run encodes with %s; re-encode it: facebatch gallery --input <gallery photos> --output %s",
 			ErrConfig, ErrModelMismatch, c.Gallery, gm.ModelID, c.ModelID(), c.Gallery)
 	}
+	// Encodings made with different preprocessing are not comparable: the
+	// distances, and so the threshold, would be meaningless.
+	if gm.Profile != c.Profile {
+		return fmt.Errorf("%w: %s was encoded with profile %q, this run uses %q; pass --profile %s or re-encode the gallery with --profile %s",
+			ErrConfig, c.Gallery, gm.Profile, c.Profile, gm.Profile, c.Profile)
+	}
 	c.galleryVersion = gm.Version
 	// An input that matches nothing is a mistake to report now, not a run
 	// that writes an empty table and a success marker.

@@ -328,12 +328,19 @@ func TestModelMismatchRefused(t *testing.T) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
+	other := notebook()
+	other.Profile = "standardized"
+	c := pipelines.IdentifyConfig{Common: other, Inputs: []string{seed}, Gallery: out, Output: filepath.Join(dir, "results")}
+	if err := c.Prepare(context.Background()); !errors.Is(err, pipelines.ErrConfig) || !strings.Contains(err.Error(), `encoded with profile "notebook"`) {
+		t.Errorf("Prepare with another profile: %v, want a refusal naming the gallery's profile", err)
+	}
+
 	m["model_id"] = "facenet-keras-0000000000000000"
 	data, _ = json.Marshal(m)
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := pipelines.IdentifyConfig{Common: notebook(), Inputs: []string{seed}, Gallery: out, Output: filepath.Join(dir, "results")}
+	c = pipelines.IdentifyConfig{Common: notebook(), Inputs: []string{seed}, Gallery: out, Output: filepath.Join(dir, "results")}
 	err = c.Prepare(context.Background())
 	if !errors.Is(err, pipelines.ErrModelMismatch) || !errors.Is(err, pipelines.ErrConfig) || !strings.Contains(err.Error(), "facebatch gallery --input") {
 		t.Errorf("Prepare: %v, want a model mismatch saying how to re-encode", err)
