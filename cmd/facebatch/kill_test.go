@@ -28,9 +28,6 @@ const corpusSize = 150
 // the table is never marked complete, and that a rerun writes every image
 // exactly once.
 func TestKillMidWrite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs the identify job several times")
-	}
 	bin, _, _ := buildBinaries(t)
 	dir := t.TempDir()
 	corpus := makeCorpus(t, filepath.Join(dir, "corpus"), corpusSize)
