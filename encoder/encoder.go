@@ -77,9 +77,9 @@ func (e *Encoder) Size() image.Point {
 }
 
 // Input is the image exactly as the model sees it, before the pixels become
-// floats: resized to the model's input size with the profile's sampling.
+// floats: resized to the model's input size with the profile's method.
 func (e *Encoder) Input(img image.Image) *image.RGBA {
-	return ResizeNearest(img, e.manifest.Input.Width, e.manifest.Input.Height)
+	return Resize(img, e.manifest.Input.Width, e.manifest.Input.Height, e.profile.Resize)
 }
 
 // Encode returns one L2-normalised encoding per image, computed in one

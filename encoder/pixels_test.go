@@ -45,3 +45,41 @@ func TestAppendPixels(t *testing.T) {
 		}
 	})
 }
+
+func TestResize(t *testing.T) {
+	src := image.NewRGBA(image.Rect(0, 0, 300, 200))
+	for i := range src.Pix {
+		src.Pix[i] = 77
+		if i%4 == 3 {
+			src.Pix[i] = 0xff // opaque
+		}
+	}
+	for x := 0; x < 300; x += 2 { // a one-pixel stripe pattern NEAREST would alias
+		for y := 0; y < 200; y++ {
+			src.Pix[src.PixOffset(x, y)] = 255
+		}
+	}
+	near := Resize(src, 160, 160, "nearest")
+	if want := ResizeNearest(src, 160, 160); string(near.Pix) != string(want.Pix) {
+		t.Error(`Resize "nearest" differs from ResizeNearest`)
+	}
+	cubic := Resize(src, 160, 160, "catmullrom")
+	if cubic.Bounds() != image.Rect(0, 0, 160, 160) {
+		t.Fatalf("bounds %v", cubic.Bounds())
+	}
+	// Shrinking the stripes averages them: red stays near (255+77)/2 and
+	// green is untouched; NEAREST keeps only 77s and 255s.
+	lo, hi := uint8(255), uint8(0)
+	for y := 10; y < 150; y++ {
+		for x := 10; x < 150; x++ {
+			r := cubic.Pix[cubic.PixOffset(x, y)]
+			lo, hi = min(lo, r), max(hi, r)
+			if g := cubic.Pix[cubic.PixOffset(x, y)+1]; g != 77 {
+				t.Fatalf("green %d at (%d,%d), want 77", g, x, y)
+			}
+		}
+	}
+	if lo < 120 || hi > 210 {
+		t.Errorf("red spans %d..%d after averaging, want about 166", lo, hi)
+	}
+}

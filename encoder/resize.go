@@ -3,7 +3,21 @@ package encoder
 import (
 	"image"
 	"image/draw"
+
+	xdraw "golang.org/x/image/draw"
 )
+
+// Resize scales img to w x h with the named method: "nearest" (PIL's
+// NEAREST, as the notebook) or "catmullrom" (a cubic filter that averages
+// over the source when shrinking, so a large face crop does not alias).
+func Resize(img image.Image, w, h int, method string) *image.RGBA {
+	if method != "catmullrom" {
+		return ResizeNearest(img, w, h)
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, img.Bounds(), xdraw.Src, nil)
+	return dst
+}
 
 // ResizeNearest scales img to w x h the way PIL's Image.resize(NEAREST) does
 // (and so Keras' load_img(target_size=...)): destination pixel x samples

@@ -26,6 +26,8 @@ type Finder struct {
 	// Margin enlarges detected boxes (fraction of the box side); the
 	// "none" detector's whole-image box is never enlarged.
 	Margin float64
+	// Resize is the profile's resize method (see encoder.Resize).
+	Resize string
 }
 
 // Face is one face, ready for the encoder.
@@ -67,7 +69,7 @@ func (f *Finder) Find(data []byte) (Photo, error) {
 		photo.Faces = append(photo.Faces, Face{
 			Box:   d.Box,
 			Score: d.Score,
-			Input: encoder.ResizeNearest(crop, f.Size.X, f.Size.Y),
+			Input: encoder.Resize(crop, f.Size.X, f.Size.Y, f.Resize),
 		})
 	}
 	return photo, nil

@@ -65,7 +65,8 @@ type Profile struct {
 	// Detector is the detector the profile's threshold was calibrated
 	// with: "none" (the whole image is the face) or "pigo".
 	Detector string `json:"detector"`
-	// Resize is the interpolation used to reach the input size: "nearest".
+	// Resize is the interpolation used to reach the input size: "nearest"
+	// or "catmullrom".
 	Resize string `json:"resize"`
 	// Pixels says how 8-bit samples become floats: "div255" is x/255 (the
 	// notebook); "standardize" is (x - mean) / max(std, 1/sqrt(n)) over the
@@ -80,7 +81,7 @@ type Profile struct {
 // is refused at load time rather than producing silently wrong encodings.
 var (
 	supportedDetectors = map[string]bool{"none": true, "pigo": true}
-	supportedResize    = map[string]bool{"nearest": true}
+	supportedResize    = map[string]bool{"nearest": true, "catmullrom": true}
 	supportedPixels    = map[string]bool{"div255": true, "standardize": true}
 )
 

@@ -141,6 +141,7 @@ func (c *Common) faceConfig() transforms.FaceConfig {
 		MinFaceSize: c.MinFaceSize,
 		MaxPixels:   c.MaxPixels,
 		Margin:      faces.DefaultMargin,
+		Resize:      c.profile.Resize,
 		Width:       c.manifest.Input.Width,
 		Height:      c.manifest.Input.Height,
 		Cascade:     c.cascade,

@@ -38,6 +38,8 @@ type FaceConfig struct {
 	MaxPixels int
 	// Margin enlarges detected boxes before cropping.
 	Margin float64
+	// Resize is the profile's resize method (see encoder.Resize).
+	Resize string
 	// Width and Height are the model's input size.
 	Width, Height int
 	// Parallelism bounds the photos decoded at once (0: GOMAXPROCS).
@@ -79,6 +81,7 @@ func (f *findFacesFn) Setup() error {
 		Detector: det,
 		Size:     image.Pt(f.Config.Width, f.Config.Height),
 		Margin:   f.Config.Margin,
+		Resize:   f.Config.Resize,
 	}
 	return nil
 }

@@ -131,7 +131,7 @@ func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detN
 	if err != nil {
 		return nil, err
 	}
-	finder := &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: faces.DefaultMargin}
+	finder := &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: faces.DefaultMargin, Resize: enc.Profile().Resize}
 
 	// Encode every image once, in model batches.
 	refs := pairs.Images()
