@@ -24,7 +24,6 @@ import (
 
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/pipelines"
-	"github.com/facebatch/facebatch/tables"
 )
 
 // faultProxy stands between the GCS client and the fake GCS server and
@@ -304,20 +303,7 @@ func TestGCSFaults(t *testing.T) {
 	}
 
 	// Read the table back (through the faults too) and query it with DuckDB.
-	parts, err := tables.Parts(ctx, "gs://photos/tables/results")
-	if err != nil || len(parts) != 3 {
-		t.Fatalf("parts on GCS: %v, %v", parts, err)
-	}
-	local := t.TempDir()
-	for _, p := range parts {
-		data, err := files.Read(ctx, p, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(local, files.Base(p)), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	local := downloadParts(t, "gs://photos/tables/results", 3)
 	var rowsN, imagesN int
 	if err := duck(t).QueryRow(fmt.Sprintf(`SELECT count(*), count(DISTINCT image_uri) FROM read_parquet('%s')`,
 		filepath.Join(local, "*.parquet"))).Scan(&rowsN, &imagesN); err != nil {

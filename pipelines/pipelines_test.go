@@ -423,6 +423,28 @@ func TestGalleryIncremental(t *testing.T) {
 	}
 }
 
+// downloadParts copies a GCS table's parts to a local folder, for DuckDB,
+// which has no GCS client here, and checks their number.
+func downloadParts(t *testing.T, dir string, want int) string {
+	t.Helper()
+	ctx := context.Background()
+	parts, err := tables.Parts(ctx, dir)
+	if err != nil || len(parts) != want {
+		t.Fatalf("parts of %s: %v, %v; want %d", dir, parts, err, want)
+	}
+	local := t.TempDir()
+	for _, p := range parts {
+		data, err := files.Read(ctx, p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(local, files.Base(p)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return local
+}
+
 // TestGCS runs both jobs against a fake GCS server: photos and gallery are
 // read from gs:// and the results written to gs://.
 func TestGCS(t *testing.T) {
@@ -464,20 +486,7 @@ func TestGCS(t *testing.T) {
 		t.Errorf("identify on GCS: %+v", m)
 	}
 	// DuckDB has no GCS client here: copy the parts down and read them.
-	parts, err := tables.Parts(ctx, "gs://photos/tables/results")
-	if err != nil || len(parts) != 3 {
-		t.Fatalf("parts on GCS: %v, %v", parts, err)
-	}
-	local := t.TempDir()
-	for _, p := range parts {
-		data, err := files.Read(ctx, p, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(local, files.Base(p)), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	local := downloadParts(t, "gs://photos/tables/results", 3)
 	rows := readResults(t, local)
 	if len(rows) != 6 {
 		t.Fatalf("%d rows, want 6", len(rows))
