@@ -35,7 +35,8 @@ commands:
   who       who in --gallery is the person in --image? (the notebook's who_is_it)
   gallery   Beam job: encode a gallery of known people into a Parquet table
   identify  Beam job: find, encode and name every face in a set of images
-  eval      verification accuracy on an LFW-format pairs file (k-fold, ROC AUC, TAR@FAR)
+  eval      accuracy: LFW-format pairs (k-fold, ROC AUC, TAR@FAR) or 1:N gallery/probes
+            (rank-1, unknown people accepted); summary.json + report.html
 
 Run 'facebatch <command> -h' for a command's flags.
 Exit status: verify/who: 0 accepted, 1 rejected or not in the database, 2 error;
