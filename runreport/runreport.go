@@ -379,7 +379,7 @@ func (b *builder) identitySection() pending {
 	for _, n := range names {
 		faces := byID[n]
 		sortByDistance(faces)
-		g := pendingGroup{Title: fmt.Sprintf("%s: %d faces", n, len(faces))}
+		g := pendingGroup{Title: n + ": " + count(len(faces), "face")}
 		if len(faces) > b.opt.Strip {
 			g.Note = fmt.Sprintf("the nearest %d of %d", b.opt.Strip, len(faces))
 		}
@@ -508,7 +508,7 @@ func (b *builder) clusterSection() pending {
 		}
 	}
 	for _, c := range cs[:min(len(cs), b.opt.MaxClusters)] {
-		g := pendingGroup{Title: fmt.Sprintf("cluster %d: %d faces", c.ClusterID, c.Size)}
+		g := pendingGroup{Title: fmt.Sprintf("cluster %d: %s", c.ClusterID, count(int(c.Size), "face"))}
 		if c.FirstSeen != nil && c.LastSeen != nil {
 			g.Note = "seen " + formatMillis(*c.FirstSeen) + " to " + formatMillis(*c.LastSeen)
 		}
@@ -571,7 +571,7 @@ func (b *builder) problemSection() pending {
 	for _, st := range statuses {
 		rows := byStatus[st]
 		sort.Slice(rows, func(i, j int) bool { return rows[i].ImageURI < rows[j].ImageURI })
-		g := pendingGroup{Title: fmt.Sprintf("%s: %d images", st, len(rows))}
+		g := pendingGroup{Title: st + ": " + count(len(rows), "image")}
 		if st != results.StatusNoFace {
 			g.Class = "error"
 		}
@@ -607,6 +607,14 @@ func (b *builder) faceThumb(r *results.Row, caption string) pendingFace {
 
 func sortByDistance(rows []*results.Row) {
 	sort.SliceStable(rows, func(i, j int) bool { return *rows[i].Distance < *rows[j].Distance })
+}
+
+// count says "1 face", "2 faces".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func contains(list []string, v string) bool {

@@ -127,7 +127,7 @@ func TestBuildGCS(t *testing.T) {
 		return out
 	}
 	want := map[string][]string{
-		"identities": {"bertrand: 2 faces: 0.390, 0.540", "younes: 1 faces: 0.600"},
+		"identities": {"bertrand: 2 faces: 0.390, 0.540", "younes: 1 face: 0.600"},
 		"near-threshold": {
 			"matched younes: 0.600, 0.100 under the threshold: face, gallery: younes (its photo)",
 			"matched bertrand: 0.540, 0.160 under the threshold: face, gallery: bertrand (its photo)",
@@ -137,7 +137,7 @@ func TestBuildGCS(t *testing.T) {
 			"unknown: nearest kian at 1.010, 0.310 over the threshold: face, gallery: kian (its photo)",
 		},
 		"clusters": {"cluster 1: 2 faces: medoid, nearest arnaud 0.750"},
-		"problems": {"decode_error: 1 images: broken.jpg: decoder: corrupt"},
+		"problems": {"decode_error: 1 image: broken.jpg: decoder: corrupt"},
 	}
 	for id, w := range want {
 		if got := captions(id); !slices.Equal(got, w) {

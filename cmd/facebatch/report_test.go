@@ -256,7 +256,7 @@ func TestReport(t *testing.T) {
 	}
 	var wantTitles []string
 	for id, n := range perIdentity {
-		wantTitles = append(wantTitles, fmt.Sprintf("%s: %d faces", id, n))
+		wantTitles = append(wantTitles, fmt.Sprintf("%s: %s", id, faceCount(n)))
 	}
 	sort.Strings(titles)
 	sort.Strings(wantTitles)
@@ -272,7 +272,7 @@ func TestReport(t *testing.T) {
 		t.Errorf("%d clusters on the page, %s in the clusters table, %d cluster ids in the results", len(ctitles), want["clusters"], len(clusterSizes))
 	}
 	for id, n := range clusterSizes {
-		wantTitle := fmt.Sprintf("cluster %d: %d faces", id, n)
+		wantTitle := fmt.Sprintf("cluster %d: %s", id, faceCount(n))
 		found := false
 		for _, title := range ctitles {
 			found = found || title == wantTitle
@@ -315,6 +315,13 @@ func TestReport(t *testing.T) {
 	if pics := pageCount(t, p, "[data-section=near-threshold] .group img"); pics != groups {
 		t.Errorf("without --gallery: %d pictures for %d near-threshold faces", pics, groups)
 	}
+}
+
+func faceCount(n int) string {
+	if n == 1 {
+		return "1 face"
+	}
+	return fmt.Sprintf("%d faces", n)
 }
 
 func TestReportErrors(t *testing.T) {
