@@ -26,10 +26,13 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultStrip    = 12
-	DefaultRisky    = 8
-	DefaultClusters = 30
-	DefaultExamples = 6
+	DefaultStrip = 12
+	// DefaultIdentities bounds the identity strips, so a run over a large
+	// gallery still gives a page a browser opens.
+	DefaultIdentities = 100
+	DefaultRisky      = 8
+	DefaultClusters   = 30
+	DefaultExamples   = 6
 	// DefaultMaxBytes caps each photo read for a thumbnail, as identify's
 	// --max-bytes does.
 	DefaultMaxBytes = 64 << 20
@@ -52,10 +55,11 @@ type Options struct {
 	Gallery string
 	// Clusters is the clusters table; default Results + "_clusters".
 	Clusters string
-	// Strip is the most faces shown per identity; Risky the most
+	// Strip is the most faces shown per identity and MaxIdentities the
+	// most identities (those with the most faces); Risky the most
 	// near-threshold matches, and again unknowns; MaxClusters the most
 	// clusters and Examples the faces shown per cluster besides its medoid.
-	Strip, Risky, MaxClusters, Examples int
+	Strip, MaxIdentities, Risky, MaxClusters, Examples int
 	// MaxBytes caps each photo read.
 	MaxBytes int64
 }
@@ -63,6 +67,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.Strip <= 0 {
 		o.Strip = DefaultStrip
+	}
+	if o.MaxIdentities <= 0 {
+		o.MaxIdentities = DefaultIdentities
 	}
 	if o.Risky <= 0 {
 		o.Risky = DefaultRisky
@@ -376,6 +383,10 @@ func (b *builder) identitySection() pending {
 	sec := pending{Section: report.Section{ID: "identities", Title: "Identities",
 		Note:  fmt.Sprintf("The faces matched to each identity, nearest first (at most %d each), with their distances.", b.opt.Strip),
 		Empty: "no face was matched"}}
+	if len(names) > b.opt.MaxIdentities {
+		sec.Note += fmt.Sprintf(" The %d identities with the most faces, of %d.", b.opt.MaxIdentities, len(names))
+		names = names[:b.opt.MaxIdentities]
+	}
 	for _, n := range names {
 		faces := byID[n]
 		sortByDistance(faces)

@@ -148,6 +148,15 @@ func TestBuildGCS(t *testing.T) {
 		t.Errorf("distances: %d charts", len(sections["distances"].Charts))
 	}
 
+	// Fewer strips than identities: the ones with the most faces.
+	page, _, err = Build(ctx, Options{Results: "gs://b/tables/results", MaxIdentities: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := page.Sections[2]; len(got.Groups) != 1 || got.Groups[0].Title != "bertrand: 2 faces" || !strings.Contains(got.Note, "The 1 identities with the most faces, of 2.") {
+		t.Errorf("MaxIdentities 1: %q, %+v", got.Note, got.Groups)
+	}
+
 	// Another gallery version: a warning. No gallery: no gallery photos,
 	// and the page says why. No clusters table: no clustering.
 	if err := tables.WriteJSON(ctx, "gs://b/tables/gallery/"+gallery.ManifestFile, gallery.Manifest{Version: "g-2", ModelID: "m"}); err != nil {

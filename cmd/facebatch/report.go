@@ -25,6 +25,7 @@ func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&opt.Gallery, "gallery", "", "the gallery table the run matched against, for the gallery photos beside near-threshold faces (the results record only its version)")
 	fs.StringVar(&opt.Clusters, "clusters", "", "clusters table (default: <results>"+runreport.ClustersSuffix+")")
 	fs.IntVar(&opt.Strip, "strip", runreport.DefaultStrip, "faces shown per identity")
+	fs.IntVar(&opt.MaxIdentities, "identities", runreport.DefaultIdentities, "identities shown (those with the most faces)")
 	fs.IntVar(&opt.Risky, "near", runreport.DefaultRisky, "near-threshold matches shown, and as many unknowns")
 	fs.Int64Var(&opt.MaxBytes, "max-bytes", runreport.DefaultMaxBytes, "refuse photos larger than this many bytes (shown as unavailable)")
 	fs.SetOutput(io.Discard)
