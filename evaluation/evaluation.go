@@ -1,7 +1,8 @@
 // Package evaluation implements the arithmetic behind face-verification
 // benchmarks such as the LFW view-2 protocol: parsing the pairs file,
 // choosing a distance threshold, k-fold accuracy, ROC curves and
-// histograms.
+// histograms; and of 1:N identification (rank-k rates and the unknown-person
+// false accept rate, see Identification).
 //
 // The package works on plain per-pair distances and labels so that it can
 // be tested without a model: callers embed the images (FaceNet encodings

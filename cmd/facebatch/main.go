@@ -35,7 +35,10 @@ commands:
   who       who in --gallery is the person in --image? (the notebook's who_is_it)
   gallery   Beam job: encode a gallery of known people into a Parquet table
   identify  Beam job: find, encode and name every face in a set of images
-  eval      verification accuracy on an LFW-format pairs file (k-fold, ROC AUC, TAR@FAR)
+  eval      accuracy: LFW-format pairs (k-fold, ROC AUC, TAR@FAR) or 1:N gallery/probes
+            (rank-1, unknown people accepted); summary.json + report.html
+  report    HTML report of an identify run: counts, faces per identity, near-threshold
+            matches beside the gallery, unknown clusters, distance histogram
 
 Run 'facebatch <command> -h' for a command's flags.
 Exit status: verify/who: 0 accepted, 1 rejected or not in the database, 2 error;
@@ -72,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return identifyJob(ctx, args[1:], stdout, stderr)
 	case "eval":
 		return evalCmd(ctx, args[1:], stdout, stderr)
+	case "report":
+		return reportCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitAccepted
