@@ -86,7 +86,7 @@ type Profile struct {
 // than matching does (one wrong link can merge two people), so it works
 // below the match threshold; calibrated on lfw-dev (see README, "Clustering
 // unknown faces").
-const ClusterFraction = 0.9
+const ClusterFraction = 0.68
 
 // ClusterThreshold is the profile's distance for clustering unknown faces.
 func (p Profile) ClusterThreshold() float64 {

@@ -99,7 +99,7 @@ func run(ctx context.Context, images, profile, cache, calibrate, sizes string, t
 		threshold = p.ClusterThreshold()
 	}
 	fmt.Printf("\nsynthetic-plus-real unknown faces, threshold %g:\n", threshold)
-	fmt.Println("faces    real   identities  precision  recall  clusters  seconds  heap MB")
+	fmt.Println("faces    real   identities  precision  recall  clusters  seconds  allocated MB")
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
@@ -217,12 +217,13 @@ func encode(ctx context.Context, images, profile string) (*lfw, error) {
 
 // synthesize returns n faces: real ones first (all of them, or whole
 // people in a fixed random order up to n), then synthetic people until n.
-// A synthetic person is a real person moved elsewhere: every face of the
-// real person plus one shared offset, renormalised, so the faces of one
-// synthetic person vary as a real person's do. The offset's length puts
-// the copy about as far from its source as two different real people are
-// on average. One face in twenty is a random unit vector, a face of nobody
-// else (a stranger seen once, or a false detection).
+// A synthetic person is a real person moved elsewhere: all of the real
+// person's faces rotated together, in the plane of their centre and a random
+// direction, by the angle that separates the centres of two different real
+// people on average. A rotation keeps every distance between the faces, so
+// a synthetic person varies exactly as its source does. One face in twenty
+// is a random unit vector: a face of nobody else (a stranger seen once, or a
+// false detection).
 func synthesize(real [][]float32, truth []int, n int) (encs [][]float32, classes []int, nReal int) {
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
 	byPerson := map[int][]int{}
@@ -246,35 +247,50 @@ func synthesize(real [][]float32, truth []int, n int) (encs [][]float32, classes
 	nReal = len(encs)
 	dim := len(real[0])
 	class := len(real) // synthetic classes are numbered after the real ones
-	offset := offsetLength(real, truth)
+	centres := centres(real, truth)
+	angle := 2 * math.Asin(meanDistance(centres)/2)
 	for len(encs) < n {
 		if rng.IntN(20) == 0 {
-			encs, classes = append(encs, randomUnit(rng, dim, 1)), append(classes, class)
+			encs, classes = append(encs, randomUnit(rng, dim)), append(classes, class)
 			class++
 			continue
 		}
-		src := byPerson[people[rng.IntN(len(people))]]
-		shift := randomUnit(rng, dim, offset)
-		for _, i := range src {
+		c := people[rng.IntN(len(people))]
+		mu := centres[c]
+		// u: a random unit vector orthogonal to the centre.
+		u := randomUnit(rng, dim)
+		var along float64
+		for k := range u {
+			along += float64(u[k]) * mu[k]
+		}
+		for k := range u {
+			u[k] -= float32(along * mu[k])
+		}
+		normalize(u)
+		cos, sin := math.Cos(angle), math.Sin(angle)
+		for _, i := range byPerson[c] {
 			if len(encs) == n {
 				break
 			}
-			v := make([]float32, dim)
+			v := real[i]
+			var a, b float64
 			for k := range v {
-				v[k] = real[i][k] + shift[k]
+				a += float64(v[k]) * mu[k]
+				b += float64(v[k]) * float64(u[k])
 			}
-			normalize(v)
-			encs, classes = append(encs, v), append(classes, class)
+			w := make([]float32, dim)
+			for k := range w {
+				w[k] = float32(float64(v[k]) + (cos-1)*(a*mu[k]+b*float64(u[k])) + sin*(a*float64(u[k])-b*mu[k]))
+			}
+			encs, classes = append(encs, w), append(classes, class)
 		}
 		class++
 	}
 	return encs, classes, nReal
 }
 
-// offsetLength is the length of a random offset that moves a unit vector
-// as far (after renormalising) as the mean distance between the centres of
-// two different real people.
-func offsetLength(real [][]float32, truth []int) float64 {
+// centres are the people's mean encodings, renormalised.
+func centres(real [][]float32, truth []int) map[int][]float64 {
 	dim := len(real[0])
 	sums := map[int][]float64{}
 	for i, c := range truth {
@@ -285,7 +301,6 @@ func offsetLength(real [][]float32, truth []int) float64 {
 			sums[c][k] += float64(v)
 		}
 	}
-	var centres [][]float64
 	for _, s := range sums {
 		var l float64
 		for _, v := range s {
@@ -295,12 +310,17 @@ func offsetLength(real [][]float32, truth []int) float64 {
 		for k := range s {
 			s[k] /= l
 		}
-		centres = append(centres, s)
 	}
+	return sums
+}
+
+// meanDistance is the mean distance between the centres of the first 300
+// people (by class number).
+func meanDistance(centres map[int][]float64) float64 {
 	var total float64
 	var pairs int
-	for i := 0; i < len(centres) && i < 300; i++ {
-		for j := i + 1; j < len(centres) && j < 300; j++ {
+	for i := 0; i < 300 && centres[i] != nil; i++ {
+		for j := i + 1; j < 300 && centres[j] != nil; j++ {
 			var d float64
 			for k := range centres[i] {
 				x := centres[i][k] - centres[j][k]
@@ -310,21 +330,15 @@ func offsetLength(real [][]float32, truth []int) float64 {
 			pairs++
 		}
 	}
-	mean := total / float64(pairs)
-	// A unit vector plus an orthogonal offset of length L, renormalised,
-	// is at angle atan(L) from where it was: chord 2·sin(atan(L)/2).
-	return math.Tan(2 * math.Asin(mean/2))
+	return total / float64(pairs)
 }
 
-func randomUnit(rng *rand.Rand, dim int, length float64) []float32 {
+func randomUnit(rng *rand.Rand, dim int) []float32 {
 	v := make([]float32, dim)
 	for k := range v {
 		v[k] = float32(rng.NormFloat64())
 	}
 	normalize(v)
-	for k := range v {
-		v[k] *= float32(length)
-	}
 	return v
 }
 
