@@ -1,6 +1,6 @@
-// Package results defines the identify job's output table: one row per face,
-// plus one row per image that yielded no face, so every input image is
-// accounted for.
+// Package results defines the identify job's output tables: the results,
+// one row per face plus one row per image that yielded no face, so every
+// input image is accounted for; and the clusters of unknown faces.
 package results
 
 // Status values. Every row has exactly one.
@@ -63,4 +63,9 @@ type Row struct {
 	// Embedding is the unit encoding, written only with --with-embeddings:
 	// it is biometric data.
 	Embedding []float32 `parquet:"embedding,list,optional"`
+	// ClusterID groups the unknown faces (status ok, identity null) that
+	// look like one person: set on every one of them when identify
+	// clustered them (a face like no other is a cluster of its own), null
+	// otherwise. It keys the clusters table of the same run.
+	ClusterID *int64 `parquet:"cluster_id,optional"`
 }
