@@ -67,6 +67,9 @@ func jobFlags(name string, c *pipelines.Common) *flag.FlagSet {
 }
 
 func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "promote" {
+		return promoteCmd(ctx, args[1:], stdout, stderr)
+	}
 	var c pipelines.GalleryConfig
 	fs := jobFlags("gallery", &c.Common)
 	fs.StringVar(&c.Input, "input", "", "gallery photos: folder or gs:// prefix of <identity>/<photo>, or a CSV of identity,uri (required)")
