@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -89,11 +90,13 @@ type Profile struct {
 const ClusterFraction = 0.68
 
 // ClusterThreshold is the profile's distance for clustering unknown faces.
+// A derived one is rounded to three decimals, the precision thresholds are
+// calibrated to, so rows and logs show 0.748 rather than 0.7480000000000001.
 func (p Profile) ClusterThreshold() float64 {
 	if p.ClusterDistance > 0 {
 		return p.ClusterDistance
 	}
-	return ClusterFraction * p.Threshold
+	return math.Round(ClusterFraction*p.Threshold*1000) / 1000
 }
 
 // Supported values of the profile fields. A manifest naming anything else
