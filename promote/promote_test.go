@@ -106,7 +106,7 @@ func TestRun(t *testing.T) {
 	rows := []results.Row{
 		face(a, shaA, 0, 1), face(a, shaA, 1, 1), face(b, shaB, 0, 1),
 		face(filepath.Join(dir, "gone.jpg"), shaA, 0, 1), // deleted since identify
-		face(b, "0000", 1, 2), // the photo changed since identify
+		face(b, "0000", 1, 2),                            // the photo changed since identify
 		{ImageURI: b, FaceIndex: ptr(int32(2)), Status: results.StatusOK, Identity: ptr("Cy")}, // matched: never promoted
 	}
 	resultsDir := filepath.Join(dir, "results")
