@@ -2,6 +2,8 @@ package decoder_test
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -29,6 +31,17 @@ func exifWithDate(order binary.ByteOrder, date string, typ uint16) []byte {
 	b = entry(b, 0x8769, 4, 1, 26)                     // IFD0 at 8, 18 bytes
 	b = entry(b, 0x9003, typ, uint32(len(date)+1), 44) // sub-IFD at 26, 18 bytes
 	return append(append(b, date...), 0)               // the string at 44
+}
+
+func TestTakenAtCamera(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(seed, "camera", "camera_0.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2017, 9, 21, 14, 38, 55, 0, time.UTC)
+	if got, ok := decoder.TakenAt(data); !ok || !got.Equal(want) {
+		t.Errorf("TakenAt(camera_0.jpg) = %v, %v; want %v (its EXIF DateTimeOriginal)", got, ok, want)
+	}
 }
 
 func TestTakenAt(t *testing.T) {

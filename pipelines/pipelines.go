@@ -284,7 +284,7 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 			c.ClustersOutput = strings.TrimSuffix(c.Output, "/") + ClustersSuffix
 		}
 		absolute(&c.ClustersOutput)
-		if c.ClustersOutput == c.Output {
+		if c.Output != "" && c.ClustersOutput == c.Output {
 			return fmt.Errorf("%w: --clusters-output must differ from --output", ErrConfig)
 		}
 	}
