@@ -16,6 +16,7 @@ import (
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/pipelines"
 	"github.com/facebatch/facebatch/tables"
+	"github.com/facebatch/facebatch/transforms"
 )
 
 // defaultRunner runs the job in this process. Measured on 590 photos on 2
@@ -149,7 +150,11 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			fmt.Fprintf(stderr, "facebatch identify: %v\n", err)
 			return exitRejected
 		}
-		fmt.Fprintf(stdout, "  %d unknown faces in %d clusters (threshold %g), table %s\n", cm.Faces, cm.Rows, c.ClusterThreshold, c.ClustersOutput)
+		if m.Unknown < transforms.DefaultClusterMinFaces {
+			fmt.Fprintf(stdout, "  %d unknown faces: too few to cluster, table %s\n", m.Unknown, c.ClustersOutput)
+		} else {
+			fmt.Fprintf(stdout, "  %d unknown faces in %d clusters (threshold %g), table %s\n", cm.Faces, cm.Rows, c.ClusterThreshold, c.ClustersOutput)
+		}
 	}
 	return exitAccepted
 }
