@@ -118,7 +118,7 @@ func run(ctx context.Context, images, profile, cache, calibrate, sizes string, t
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		p, r := cluster.Pairwise(classes, res.Labels)
-		fmt.Printf("%-8d %-6d %-11d %.4f     %.4f  %-8d  %-7.1f  %.0f\n", n, real, countDistinct(classes), p, r, len(res.Clusters), secs,
+		fmt.Printf("%-8d %-6d %-11d %.4f     %.4f  %-8d  %-7.2f  %.0f\n", n, real, countDistinct(classes), p, r, len(res.Clusters), secs,
 			float64(after.TotalAlloc-before.TotalAlloc)/(1<<20))
 	}
 	return nil
