@@ -29,6 +29,7 @@ test: setup vet
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./encoder/
+	$(GO) test -run '^$$' -bench . ./cluster/
 
 demo: build
 	scripts/demo.sh bin/facebatch

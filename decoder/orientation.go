@@ -34,41 +34,48 @@ var exifHeader = []byte("Exif\x00\x00")
 // SOS or EOI) and reads tag 0x0112, type SHORT, from IFD0 in either byte
 // order. Only the first Exif segment counts.
 func Orientation(data []byte) int {
+	return tiffOrientation(exifTIFF(data))
+}
+
+// exifTIFF returns the TIFF structure of a JPEG's first Exif APP1 segment,
+// or nil. It walks the marker segments up to SOS or EOI, bounds-checking
+// every length (hostile input).
+func exifTIFF(data []byte) []byte {
 	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
-		return OrientNormal
+		return nil
 	}
 	for i := 2; ; {
 		// A marker is 0xFF, optional 0xFF fill bytes, then a code.
 		if i >= len(data) || data[i] != 0xFF {
-			return OrientNormal
+			return nil
 		}
 		for i < len(data) && data[i] == 0xFF {
 			i++
 		}
 		if i >= len(data) {
-			return OrientNormal
+			return nil
 		}
 		marker := data[i]
 		i++
 		switch {
 		case marker == 0xD9 || marker == 0xDA: // EOI, SOS: no metadata past here
-			return OrientNormal
+			return nil
 		case marker == 0x01 || marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7): // no length
 			continue
 		case marker == 0x00: // a stuffed byte is not a marker
-			return OrientNormal
+			return nil
 		}
 		if len(data)-i < 2 {
-			return OrientNormal
+			return nil
 		}
 		n := int(binary.BigEndian.Uint16(data[i:])) // counts its own two bytes
 		if n < 2 || len(data)-i < n {
-			return OrientNormal
+			return nil
 		}
 		payload := data[i+2 : i+n]
 		i += n
 		if marker == 0xE1 && bytes.HasPrefix(payload, exifHeader) {
-			return tiffOrientation(payload[len(exifHeader):])
+			return payload[len(exifHeader):]
 		}
 	}
 }

@@ -420,6 +420,31 @@ func Exists(ctx context.Context, uri string) (bool, error) {
 	return found, nil
 }
 
+// ModTime returns when the object at uri was last written. Local files and
+// GCS objects have one; a filesystem that keeps none gives
+// errors.ErrUnsupported.
+func ModTime(ctx context.Context, uri string) (time.Time, error) {
+	fsys, err := open(ctx, uri)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer fsys.Close()
+	getter, ok := fsys.(filesystem.LastModifiedGetter)
+	if !ok {
+		return time.Time{}, fmt.Errorf("files: %s: modification time: %w", uri, errors.ErrUnsupported)
+	}
+	var t time.Time
+	err = retry(ctx, "stat", uri, func(ctx context.Context) error {
+		var err error
+		t, err = getter.LastModified(ctx, uri)
+		return err
+	})
+	if err != nil {
+		return time.Time{}, notFound(uri, err)
+	}
+	return t, nil
+}
+
 // Remove deletes the object at uri; a missing object is not an error (so a
 // delete retried after the first one took effect succeeds).
 func Remove(ctx context.Context, uri string) error {

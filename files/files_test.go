@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
@@ -751,5 +752,29 @@ func TestRemoveAllGCS(t *testing.T) {
 				t.Errorf("after RemoveAll(%q) the bucket holds\n%q\nwant\n%q", tt.dir, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestModTime(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	writeTree(t, root, "a.jpg")
+	when := time.Date(2023, 5, 6, 7, 8, 9, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(root, "a.jpg"), when, when); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := files.ModTime(ctx, filepath.Join(root, "a.jpg")); err != nil || !got.Equal(when) {
+		t.Errorf("ModTime(local) = %v, %v; want %v", got, err, when)
+	}
+	if _, err := files.ModTime(ctx, filepath.Join(root, "nope.jpg")); !errors.Is(err, files.ErrNotFound) {
+		t.Errorf("ModTime(missing local) err %v, want ErrNotFound", err)
+	}
+	newGCS(t)
+	before := time.Now().Add(-time.Minute)
+	if got, err := files.ModTime(ctx, "gs://b/x/y.jpg"); err != nil || got.Before(before) {
+		t.Errorf("ModTime(gs) = %v, %v; want a time after %v", got, err, before)
+	}
+	if _, err := files.ModTime(ctx, "gs://b/x/nope.jpg"); !errors.Is(err, files.ErrNotFound) {
+		t.Errorf("ModTime(missing gs) err %v, want ErrNotFound", err)
 	}
 }

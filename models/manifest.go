@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -75,6 +76,27 @@ type Profile struct {
 	// Threshold is the distance under which two unit encodings are accepted
 	// as the same person for this profile.
 	Threshold float64 `json:"threshold"`
+	// ClusterDistance is the distance under which two unknown faces are
+	// neighbours when identify clusters them; 0 means ClusterFraction of
+	// Threshold (see ClusterThreshold).
+	ClusterDistance float64 `json:"cluster_threshold,omitempty"`
+}
+
+// ClusterFraction is the cluster threshold of a profile that names none, as
+// a fraction of its match threshold. Clustering wants fewer false links
+// than matching does (one wrong link can merge two people), so it works
+// below the match threshold; calibrated on lfw-dev (see README, "Clustering
+// unknown faces").
+const ClusterFraction = 0.68
+
+// ClusterThreshold is the profile's distance for clustering unknown faces.
+// A derived one is rounded to three decimals, the precision thresholds are
+// calibrated to, so rows and logs show 0.748 rather than 0.7480000000000001.
+func (p Profile) ClusterThreshold() float64 {
+	if p.ClusterDistance > 0 {
+		return p.ClusterDistance
+	}
+	return math.Round(ClusterFraction*p.Threshold*1000) / 1000
 }
 
 // Supported values of the profile fields. A manifest naming anything else
@@ -139,6 +161,8 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("profile %q: unsupported pixels %q", name, p.Pixels)
 		case !(p.Threshold > 0 && p.Threshold <= 2):
 			return fmt.Errorf("profile %q: threshold %v outside (0, 2]", name, p.Threshold)
+		case !(p.ClusterDistance >= 0 && p.ClusterDistance <= 2):
+			return fmt.Errorf("profile %q: cluster_threshold %v outside (0, 2]", name, p.ClusterDistance)
 		}
 	}
 	return nil

@@ -224,6 +224,12 @@ func TestLoadRejects(t *testing.T) {
 		{"threshold too large", func(m map[string]any) {
 			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "resize": "nearest", "pixels": "div255", "threshold": 2.5}}
 		}, "threshold"},
+		{"negative cluster threshold", func(m map[string]any) {
+			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "resize": "nearest", "pixels": "div255", "threshold": 0.7, "cluster_threshold": -1}}
+		}, "cluster_threshold"},
+		{"cluster threshold too large", func(m map[string]any) {
+			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "resize": "nearest", "pixels": "div255", "threshold": 0.7, "cluster_threshold": 2.5}}
+		}, "cluster_threshold"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,5 +256,23 @@ func TestLoadRejects(t *testing.T) {
 	}
 	if _, err := models.Load(t.TempDir()); !errors.Is(err, models.ErrManifest) {
 		t.Errorf("missing manifest: %v", err)
+	}
+}
+
+func TestClusterThreshold(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		p    models.Profile
+		want float64
+	}{
+		{"calibrated", models.Profile{Threshold: 1.1, ClusterDistance: 0.8}, 0.8},
+		{"from the match threshold", models.Profile{Threshold: 1.1}, 0.748},
+		{"rounded", models.Profile{Threshold: 0.7}, 0.476},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.ClusterThreshold(); got != tt.want {
+				t.Errorf("ClusterThreshold() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

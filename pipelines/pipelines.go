@@ -3,6 +3,7 @@
 //
 //	Gallery:  list photos → read → reuse or (find one face → encode) → gallery table
 //	Identify: list images → read → find faces → encode → match (gallery side input) → results table
+//	          (unknown faces → cluster, all together → cluster ids on the results rows; clusters table)
 //
 // Each job has a config with a Prepare method, which checks everything that
 // can be checked before any work starts (and reads the manifests), and a
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -230,9 +232,21 @@ type IdentifyConfig struct {
 	Threshold      float64
 	TopK           int
 	WithEmbeddings bool
+	// Cluster groups the unknown faces by identity (when there are at
+	// least transforms.DefaultClusterMinFaces) into the clusters table and
+	// the results' cluster_id column.
+	Cluster bool
+	// ClusterThreshold links two unknown faces below this distance; 0
+	// means the profile's (see models.Profile.ClusterThreshold).
+	ClusterThreshold float64
+	// ClustersOutput is the clusters table; "" means Output + "_clusters".
+	ClustersOutput string
 
 	galleryVersion string
 }
+
+// ClustersSuffix names the default clusters table after the results table.
+const ClustersSuffix = "_clusters"
 
 // Prepare validates the config, reads the gallery manifest and refuses a
 // gallery encoded by another model.
@@ -258,6 +272,21 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 	}
 	if c.TopK <= 0 {
 		c.TopK = DefaultTopK
+	}
+	if c.Cluster {
+		if c.ClusterThreshold == 0 {
+			c.ClusterThreshold = c.profile.ClusterThreshold()
+		}
+		if !(c.ClusterThreshold > 0 && c.ClusterThreshold <= 2) {
+			return fmt.Errorf("%w: --cluster-threshold %v is outside (0, 2]", ErrConfig, c.ClusterThreshold)
+		}
+		if c.ClustersOutput == "" && c.Output != "" {
+			c.ClustersOutput = strings.TrimSuffix(c.Output, "/") + ClustersSuffix
+		}
+		absolute(&c.ClustersOutput)
+		if c.Output != "" && c.ClustersOutput == c.Output {
+			return fmt.Errorf("%w: --clusters-output must differ from --output", ErrConfig)
+		}
 	}
 	gm, err := gallery.ReadManifest(ctx, c.Gallery)
 	if err != nil {
@@ -290,7 +319,13 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 			return fmt.Errorf("%w: --manifest %s cannot be read (%v)", ErrConfig, c.Manifest, err)
 		}
 	}
-	return startOutput(ctx, c.Output)
+	if err := startOutput(ctx, c.Output); err != nil {
+		return err
+	}
+	if c.Cluster {
+		return startOutput(ctx, c.ClustersOutput)
+	}
+	return nil
 }
 
 // Identify adds the identify job to s and returns its result rows.
@@ -305,7 +340,7 @@ func Identify(s beam.Scope, c IdentifyConfig) beam.PCollection {
 	photos := transforms.ReadImages(s, beam.Flatten(s, refs...), c.MaxBytes)
 	recs := transforms.FindFaces(s, photos, c.faceConfig())
 	recs = transforms.EncodeFaces(s, recs, c.encodeConfig())
-	rows := transforms.MatchFaces(s, recs, transforms.ReadGallery(s, c.Gallery), transforms.MatchConfig{
+	rows, unknown := transforms.MatchFaces(s, recs, transforms.ReadGallery(s, c.Gallery), transforms.MatchConfig{
 		RunID:          c.RunID,
 		Threshold:      c.Threshold,
 		TopK:           c.TopK,
@@ -315,6 +350,17 @@ func Identify(s beam.Scope, c IdentifyConfig) beam.PCollection {
 		GalleryVersion: c.galleryVersion,
 		WithEmbeddings: c.WithEmbeddings,
 	})
+	if c.Cluster {
+		var clusters beam.PCollection
+		rows, clusters = transforms.ClusterFaces(s, rows, unknown, transforms.ClusterConfig{
+			RunID:          c.RunID,
+			Threshold:      c.ClusterThreshold,
+			ModelID:        c.ModelID(),
+			Profile:        c.Profile,
+			GalleryVersion: c.galleryVersion,
+		})
+		transforms.WriteClusters(s, clusters, transforms.SinkConfig{Dir: c.ClustersOutput, RunID: c.RunID})
+	}
 	transforms.WriteResults(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID})
 	return rows
 }

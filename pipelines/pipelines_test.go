@@ -24,6 +24,7 @@ import (
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/pipelines"
+	"github.com/facebatch/facebatch/results"
 	"github.com/facebatch/facebatch/tables"
 )
 
@@ -501,5 +502,26 @@ func TestGCS(t *testing.T) {
 	}
 	if objs, _ := files.List(ctx, "gs://photos/tables/results/_temporary"); len(objs) != 0 {
 		t.Errorf("staging objects left behind: %v", objs)
+	}
+
+	// A strict threshold leaves faces unknown: they are clustered, and the
+	// clusters table lands beside the results, with the objects' times.
+	m = runIdentify(t, pipelines.IdentifyConfig{
+		Common: notebook(), Inputs: []string{"gs://photos/cameras/**"}, Gallery: "gs://photos/tables/gallery",
+		Output: "gs://photos/tables/strict", Threshold: 0.3, Cluster: true,
+	})
+	clusters, err := tables.ReadAll[results.ClusterRow](ctx, "gs://photos/tables/strict_clusters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clustered int64
+	for _, c := range clusters {
+		clustered += c.Size
+		if c.FirstSeen == nil || c.LastSeen == nil || *c.FirstSeen > *c.LastSeen {
+			t.Errorf("cluster %d: seen %v..%v, want the objects' update times", c.ClusterID, c.FirstSeen, c.LastSeen)
+		}
+	}
+	if m.Unknown < 2 || clustered != m.Unknown {
+		t.Errorf("%d unknown faces, %d in the clusters table on GCS", m.Unknown, clustered)
 	}
 }

@@ -1,6 +1,6 @@
-// Package results defines the identify job's output table: one row per face,
-// plus one row per image that yielded no face, so every input image is
-// accounted for.
+// Package results defines the identify job's output tables: the results,
+// one row per face plus one row per image that yielded no face, so every
+// input image is accounted for; and the clusters of unknown faces.
 package results
 
 // Status values. Every row has exactly one.

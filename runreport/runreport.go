@@ -115,27 +115,6 @@ type Summary struct {
 	Marker *tables.Marker
 }
 
-// clusterRow is the part of a clusters table row the report reads: the
-// table written by identify into <results>_clusters when it clustered the
-// unknown faces.
-type clusterRow struct {
-	RunID            string   `parquet:"run_id"`
-	ClusterID        int64    `parquet:"cluster_id"`
-	Size             int64    `parquet:"size"`
-	MedoidImageURI   string   `parquet:"medoid_image_uri"`
-	MedoidFaceIndex  int32    `parquet:"medoid_face_index"`
-	MedoidBoxX       int32    `parquet:"medoid_box_x"`
-	MedoidBoxY       int32    `parquet:"medoid_box_y"`
-	MedoidBoxW       int32    `parquet:"medoid_box_w"`
-	MedoidBoxH       int32    `parquet:"medoid_box_h"`
-	FirstSeen        *int64   `parquet:"first_seen,optional,timestamp(millisecond)"`
-	LastSeen         *int64   `parquet:"last_seen,optional,timestamp(millisecond)"`
-	ExampleImageURIs []string `parquet:"example_image_uris,list"`
-	ModelID          string   `parquet:"model_id"`
-	Profile          string   `parquet:"profile"`
-	GalleryVersion   string   `parquet:"gallery_version"`
-}
-
 // Build reads the run's tables and returns the report page and its counts.
 func Build(ctx context.Context, opt Options) (*report.Page, *Summary, error) {
 	opt.defaults()
@@ -160,11 +139,11 @@ func Build(ctx context.Context, opt Options) (*report.Page, *Summary, error) {
 			return nil, nil, fmt.Errorf("runreport: gallery: %w", err)
 		}
 	}
-	var clusters []clusterRow
+	var clusters []results.ClusterRow
 	if ok, err := files.Exists(ctx, files.Join(opt.Clusters, tables.MarkerFile)); err != nil {
 		return nil, nil, fmt.Errorf("runreport: clusters: %w", err)
 	} else if ok {
-		if clusters, err = tables.ReadAll[clusterRow](ctx, opt.Clusters); err != nil {
+		if clusters, err = tables.ReadAll[results.ClusterRow](ctx, opt.Clusters); err != nil {
 			return nil, nil, fmt.Errorf("runreport: clusters: %w", err)
 		}
 		sum.Clustered, sum.Clusters = true, len(clusters)
@@ -236,7 +215,7 @@ type builder struct {
 	rows        []results.Row
 	gal         []gallery.Row
 	galManifest *gallery.Manifest
-	clusters    []clusterRow
+	clusters    []results.ClusterRow
 	thumbs      *thumbnailer
 }
 
@@ -500,7 +479,7 @@ func (b *builder) clusterSection() pending {
 		return sec
 	}
 	sec.Empty = "clustering ran but found no unknown faces"
-	cs := append([]clusterRow(nil), b.clusters...)
+	cs := append([]results.ClusterRow(nil), b.clusters...)
 	sort.SliceStable(cs, func(i, j int) bool {
 		if cs[i].Size != cs[j].Size {
 			return cs[i].Size > cs[j].Size

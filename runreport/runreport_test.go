@@ -75,7 +75,7 @@ func TestBuildGCS(t *testing.T) {
 			err = tables.Write(ctx, dir+"/"+tables.PartName(0, 1), r)
 		case []gallery.Row:
 			err = tables.Write(ctx, dir+"/"+tables.PartName(0, 1), r)
-		case []clusterRow:
+		case []results.ClusterRow:
 			err = tables.Write(ctx, dir+"/"+tables.PartName(0, 1), r)
 		}
 		if err == nil {
@@ -95,7 +95,7 @@ func TestBuildGCS(t *testing.T) {
 	if err := tables.WriteJSON(ctx, "gs://b/tables/gallery/"+gallery.ManifestFile, gallery.Manifest{Version: "g-1", ModelID: "m"}); err != nil {
 		t.Fatal(err)
 	}
-	write("gs://b/tables/results_clusters", []clusterRow{{RunID: "run-1", ClusterID: 1, Size: 2, MedoidImageURI: rows[3].ImageURI,
+	write("gs://b/tables/results_clusters", []results.ClusterRow{{RunID: "run-1", ClusterID: 1, Size: 2, MedoidImageURI: rows[3].ImageURI,
 		MedoidBoxX: 10, MedoidBoxY: 10, MedoidBoxW: 70, MedoidBoxH: 70, ExampleImageURIs: []string{rows[3].ImageURI, rows[4].ImageURI}}},
 		tables.Marker{Kind: "clusters"})
 

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/facebatch/facebatch/decoder"
 	"github.com/facebatch/facebatch/detector"
 	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/gallery"
@@ -159,15 +160,20 @@ func (f *findFacesFn) find(p Photo) []FaceRecord {
 		rec.Width, rec.Height = photo.Width, photo.Height
 		return []FaceRecord{rec}
 	}
+	var taken int64
+	if t, ok := decoder.TakenAt(p.Data); ok {
+		taken = t.UnixMilli()
+	}
 	recs := make([]FaceRecord, len(photo.Faces))
 	for i, face := range photo.Faces {
 		recs[i] = FaceRecord{
 			Ref: p.Ref, SHA256: p.SHA256, Width: photo.Width, Height: photo.Height,
 			Faces: len(photo.Faces), Index: i,
 			X: face.Box.Min.X, Y: face.Box.Min.Y, W: face.Box.Dx(), H: face.Box.Dy(),
-			Score:  face.Score,
-			Pixels: face.Input.Pix,
-			Status: results.StatusOK,
+			Score:   face.Score,
+			TakenAt: taken,
+			Pixels:  face.Input.Pix,
+			Status:  results.StatusOK,
 		}
 	}
 	return recs

@@ -17,9 +17,10 @@ import (
 )
 
 func init() {
-	register.DoFn4x1[context.Context, FaceRecord, func(*gallery.Row) bool, func(results.Row), error](&matchFn{})
+	register.DoFn5x1[context.Context, FaceRecord, func(*gallery.Row) bool, func(results.Row), func(UnknownFace), error](&matchFn{})
 	register.Iter1[gallery.Row]()
 	register.Emitter1[results.Row]()
+	register.Emitter1[UnknownFace]()
 }
 
 var (
@@ -44,10 +45,11 @@ type MatchConfig struct {
 
 // MatchFaces labels each face with the nearest gallery identity (or
 // unknown) and turns every record into a results row. galleryRows is the
-// gallery table, used as a side input.
-func MatchFaces(s beam.Scope, recs, galleryRows beam.PCollection, cfg MatchConfig) beam.PCollection {
+// gallery table, used as a side input. The faces that matched no one also
+// come out as UnknownFaces, for ClusterFaces.
+func MatchFaces(s beam.Scope, recs, galleryRows beam.PCollection, cfg MatchConfig) (rows, unknown beam.PCollection) {
 	s = s.Scope("transforms.MatchFaces")
-	return beam.ParDo(s, &matchFn{Config: cfg}, recs, beam.SideInput{Input: galleryRows})
+	return beam.ParDo2(s, &matchFn{Config: cfg}, recs, beam.SideInput{Input: galleryRows})
 }
 
 type matchFn struct {
@@ -61,7 +63,7 @@ type matchFn struct {
 	images, faces  int64
 }
 
-func (f *matchFn) ProcessElement(ctx context.Context, r FaceRecord, rows func(*gallery.Row) bool, emit func(results.Row)) error {
+func (f *matchFn) ProcessElement(ctx context.Context, r FaceRecord, rows func(*gallery.Row) bool, emit func(results.Row), unknown func(UnknownFace)) error {
 	// Materialise the side input once per DoFn instance: re-reading it per
 	// element costs milliseconds each on a large gallery.
 	f.once.Do(func() {
@@ -78,8 +80,9 @@ func (f *matchFn) ProcessElement(ctx context.Context, r FaceRecord, rows func(*g
 	switch {
 	case out.Accepted:
 		facesMatched.Inc(ctx, 1)
-	case out.Status == results.StatusOK:
+	case out.Status == results.StatusOK && r.Embedding != nil:
 		facesUnknown.Inc(ctx, 1)
+		unknown(UnknownFace{URI: r.Ref.URI, Index: r.Index, X: r.X, Y: r.Y, W: r.W, H: r.H, TakenAt: r.TakenAt, Embedding: r.Embedding})
 	}
 	emit(out)
 	return nil

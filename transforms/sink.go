@@ -22,11 +22,13 @@ func init() {
 	register.DoFn2x0[gallery.Row, func(int, gallery.Row)](&shardGalleryFn{})
 	register.DoFn4x1[context.Context, int, func(*results.Row) bool, func(shardSummary), error](&writeResultsFn{})
 	register.DoFn4x1[context.Context, int, func(*gallery.Row) bool, func(shardSummary), error](&writeGalleryFn{})
+	register.DoFn4x1[context.Context, int, func(*results.ClusterRow) bool, func(shardSummary), error](&writeClustersFn{})
 	register.DoFn3x1[context.Context, []byte, func(*shardSummary) bool, error](&finalizeFn{})
 	register.Emitter2[int, results.Row]()
 	register.Emitter2[int, gallery.Row]()
 	register.Emitter1[shardSummary]()
 	register.Iter1[results.Row]()
+	register.Iter1[results.ClusterRow]()
 	register.Iter1[shardSummary]()
 }
 
@@ -43,8 +45,9 @@ type SinkConfig struct {
 }
 
 const (
-	kindResults = "results"
-	kindGallery = "gallery"
+	kindResults  = "results"
+	kindGallery  = "gallery"
+	kindClusters = "clusters"
 )
 
 // WriteResults writes results rows as a sharded Parquet table: parts are
@@ -65,6 +68,15 @@ func WriteGallery(s beam.Scope, rows beam.PCollection, cfg SinkConfig) {
 	keyed := beam.ParDo(s, &shardGalleryFn{Shards: cfg.Shards}, rows)
 	summaries := beam.ParDo(s, &writeGalleryFn{Config: cfg}, beam.GroupByKey(s, keyed))
 	finalize(s, summaries, cfg, kindGallery)
+}
+
+// WriteClusters writes the clusters table like WriteResults, as one part
+// (a run has at most one cluster per unknown face) ordered by cluster id.
+func WriteClusters(s beam.Scope, rows beam.PCollection, cfg SinkConfig) {
+	s = s.Scope("transforms.WriteClusters")
+	cfg.Shards = 1
+	summaries := beam.ParDo(s, &writeClustersFn{Config: cfg}, beam.GroupByKey(s, beam.AddFixedKey(s, rows)))
+	finalize(s, summaries, cfg, kindClusters)
 }
 
 func withDefaults(cfg SinkConfig) SinkConfig {
@@ -164,6 +176,22 @@ func faceIndex(p *int32) int32 {
 		return -1
 	}
 	return *p
+}
+
+type writeClustersFn struct{ Config SinkConfig }
+
+func (f *writeClustersFn) ProcessElement(ctx context.Context, shard int, iter func(*results.ClusterRow) bool, emit func(shardSummary)) error {
+	rows := collect(iter)
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ClusterID < rows[j].ClusterID })
+	sum := shardSummary{Shard: shard, Temp: tempPart(f.Config, shard), Rows: int64(len(rows))}
+	for _, r := range rows {
+		sum.Faces += r.Size
+	}
+	if err := tables.Write(ctx, sum.Temp, rows); err != nil {
+		return err
+	}
+	emit(sum)
+	return nil
 }
 
 type writeGalleryFn struct{ Config SinkConfig }
@@ -316,8 +344,11 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 }
 
 func (f *finalizeFn) writeEmpty(ctx context.Context, name string) error {
-	if f.Kind == kindGallery {
+	switch f.Kind {
+	case kindGallery:
 		return tables.Write[gallery.Row](ctx, name, nil)
+	case kindClusters:
+		return tables.Write[results.ClusterRow](ctx, name, nil)
 	}
 	return tables.Write[results.Row](ctx, name, nil)
 }

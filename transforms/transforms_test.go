@@ -671,6 +671,9 @@ func TestFindFacesFn(t *testing.T) {
 			X: 0, Y: 0, W: 96, H: 96, Score: 1,
 			Pixels: encoder.ResizeNearest(img, 160, 160).Pix, Status: results.StatusOK,
 		}
+		if taken, ok := decoder.TakenAt(data); ok {
+			want.TakenAt = taken.UnixMilli()
+		}
 		if !reflect.DeepEqual(r, want) {
 			r.Pixels, want.Pixels = r.Pixels[:8], want.Pixels[:8]
 			t.Errorf("%s: record\n%+v\nwant\n%+v", in.uri, r, want)

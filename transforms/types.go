@@ -31,6 +31,9 @@ type FaceRecord struct {
 	Faces, Index int
 	X, Y, W, H   int
 	Score        float32
+	// TakenAt is when the photo was taken (EXIF, Unix ms), 0 if it does
+	// not say.
+	TakenAt int64
 	// Pixels is the model input (RGBA, the model's size) until encoded.
 	Pixels    []byte
 	Embedding []float32
@@ -42,6 +45,17 @@ type FaceRecord struct {
 func (r *FaceRecord) HasFace() bool { return r.Index >= 0 }
 
 func (r *FaceRecord) box() image.Rectangle { return image.Rect(r.X, r.Y, r.X+r.W, r.Y+r.H) }
+
+// UnknownFace is a face that matched no one in the gallery, with what
+// clustering needs: its encoding travels here even when the results table
+// leaves embeddings out.
+type UnknownFace struct {
+	URI        string
+	Index      int
+	X, Y, W, H int
+	TakenAt    int64
+	Embedding  []float32
+}
 
 // photoRecord is the face-less record for a photo with the given status.
 func photoRecord(p Photo, status, msg string) FaceRecord {

@@ -16,6 +16,7 @@ import (
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/pipelines"
 	"github.com/facebatch/facebatch/tables"
+	"github.com/facebatch/facebatch/transforms"
 )
 
 // defaultRunner runs the job in this process. Measured on 590 photos on 2
@@ -67,6 +68,9 @@ func jobFlags(name string, c *pipelines.Common) *flag.FlagSet {
 }
 
 func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "promote" {
+		return promoteCmd(ctx, args[1:], stdout, stderr)
+	}
 	var c pipelines.GalleryConfig
 	fs := jobFlags("gallery", &c.Common)
 	fs.StringVar(&c.Input, "input", "", "gallery photos: folder or gs:// prefix of <identity>/<photo>, or a CSV of identity,uri (required)")
@@ -113,6 +117,9 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Float64Var(&c.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the profile's, 0.7 for notebook)")
 	fs.IntVar(&c.TopK, "top", pipelines.DefaultTopK, "candidates kept per face")
 	fs.BoolVar(&c.WithEmbeddings, "with-embeddings", false, "also write each face's embedding (biometric data)")
+	fs.BoolVar(&c.Cluster, "cluster", true, "group the unknown faces by identity (when there are at least 2): cluster_id column and clusters table; --cluster=false to skip")
+	fs.Float64Var(&c.ClusterThreshold, "cluster-threshold", 0, "link unknown faces closer than this, in (0, 2] (default: the profile's, 0.68 x its match threshold)")
+	fs.StringVar(&c.ClustersOutput, "clusters-output", "", "clusters table folder or gs:// prefix (default: --output plus \"_clusters\")")
 	if err := parseJob(fs, args); err != nil {
 		return fail(stderr, fs, err)
 	}
@@ -137,6 +144,18 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		m.RunID, m.Images, m.Faces, m.Matched, m.Unknown, float64(m.Images)/secs)
 	fmt.Fprintf(stdout, "  images by status: %s\n", statusLine(m.ByStatus))
 	fmt.Fprintf(stdout, "  threshold %g, model %s, results %s\n", c.Threshold, c.ModelID(), c.Output)
+	if c.Cluster {
+		cm, err := tables.ReadMarker(ctx, c.ClustersOutput)
+		if err != nil {
+			fmt.Fprintf(stderr, "facebatch identify: %v\n", err)
+			return exitRejected
+		}
+		if m.Unknown < transforms.DefaultClusterMinFaces {
+			fmt.Fprintf(stdout, "  %d unknown faces: too few to cluster, table %s\n", m.Unknown, c.ClustersOutput)
+		} else {
+			fmt.Fprintf(stdout, "  %d unknown faces in %d clusters (threshold %g), table %s\n", cm.Faces, cm.Rows, c.ClusterThreshold, c.ClustersOutput)
+		}
+	}
 	return exitAccepted
 }
 

@@ -34,6 +34,7 @@ commands:
   verify    is the person in --image the claimed --identity? (the notebook's verify)
   who       who in --gallery is the person in --image? (the notebook's who_is_it)
   gallery   Beam job: encode a gallery of known people into a Parquet table
+            (gallery promote: add a named cluster of unknown faces to the gallery's photos)
   identify  Beam job: find, encode and name every face in a set of images
   eval      accuracy: LFW-format pairs (k-fold, ROC AUC, TAR@FAR) or 1:N gallery/probes
             (rank-1, unknown people accepted); summary.json + report.html

@@ -265,6 +265,8 @@ func TestJobErrors(t *testing.T) {
 		{"missing input", []string{"identify", "--detector=none", "--input", filepath.Join(out, "nope"), "--gallery", galleryTable, "--output", out}, "not found"},
 		{"threshold out of range", []string{"identify", "--detector=none", "--threshold", "2.5", "--input", seedCamera, "--gallery", galleryTable, "--output", out}, "outside (0, 2]"},
 		{"output not writable", []string{"identify", "--detector=none", "--input", seedCamera, "--gallery", galleryTable, "--output", "/proc/facebatch-out"}, "not writable"},
+		{"cluster threshold out of range", []string{"identify", "--detector=none", "--cluster-threshold", "3", "--input", seedCamera, "--gallery", galleryTable, "--output", out}, "--cluster-threshold 3 is outside (0, 2]"},
+		{"clusters output is the results", []string{"identify", "--detector=none", "--clusters-output", out, "--input", seedCamera, "--gallery", galleryTable, "--output", out}, "must differ"},
 		{"empty gallery input", []string{"gallery", "--input", t.TempDir(), "--output", out}, "matched no objects"},
 	}
 	for _, tt := range tests {
