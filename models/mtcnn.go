@@ -53,17 +53,17 @@ type MTCNNPixels struct {
 // MTCNNParameters are the detection pipeline's settings, as the package
 // uses them by default.
 type MTCNNParameters struct {
-	MinFaceSize   int                 `json:"min_face_size"`
-	MinSize       int                 `json:"min_size"`
-	ScaleFactor   float64             `json:"scale_factor"`
-	Stride        int                 `json:"pnet_stride"`
-	CellSize      int                 `json:"pnet_cell_size"`
-	ThresholdPNet float64             `json:"threshold_pnet"`
-	ThresholdRNet float64             `json:"threshold_rnet"`
-	ThresholdONet float64             `json:"threshold_onet"`
-	NMS           MTCNNNMS            `json:"nms"`
-	RNetInput     int                 `json:"rnet_input"`
-	ONetInput     int                 `json:"onet_input"`
+	MinFaceSize   int      `json:"min_face_size"`
+	MinSize       int      `json:"min_size"`
+	ScaleFactor   float64  `json:"scale_factor"`
+	Stride        int      `json:"pnet_stride"`
+	CellSize      int      `json:"pnet_cell_size"`
+	ThresholdPNet float64  `json:"threshold_pnet"`
+	ThresholdRNet float64  `json:"threshold_rnet"`
+	ThresholdONet float64  `json:"threshold_onet"`
+	NMS           MTCNNNMS `json:"nms"`
+	RNetInput     int      `json:"rnet_input"`
+	ONetInput     int      `json:"onet_input"`
 }
 
 // MTCNNNMS are the pipeline's four suppression steps.
