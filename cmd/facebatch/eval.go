@@ -59,7 +59,8 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "folder for summary.json (required)")
 	modelDir := fs.String("model", "", "exported model folder (default $"+models.EnvModel+")")
 	profile := fs.String("profile", "", "preprocessing profile (default: the manifest's)")
-	det := fs.String("detector", "none", "none (whole image) or pigo (the best face; the whole image when none is found)")
+	det := fs.String("detector", "", "none (whole image), pigo or mtcnn: the best face, the whole image when none is found (default: the profile's)")
+	minFace := fs.Int("min-face", 0, "smallest face side to find, in pixels (default: the detector's)")
 	threshold := fs.Float64("threshold", 0, "the configured threshold to report accuracy at (default: the profile's)")
 	limit := fs.Int("limit", 0, "use only the first N same and N different pairs of each fold (0: all)")
 	fs.SetOutput(io.Discard)
@@ -71,7 +72,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, fs, fmt.Errorf("%w: --%s is required", errUsage, name))
 		}
 	}
-	sum, err := evaluate(ctx, *pairsPath, *imagesDir, *modelDir, *profile, *det, *threshold, *limit)
+	sum, err := evaluate(ctx, *pairsPath, *imagesDir, *modelDir, *profile, *det, detector.Options{MinSize: *minFace}, *threshold, *limit)
 	if err != nil {
 		return fail(stderr, fs, err)
 	}
@@ -96,7 +97,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitAccepted
 }
 
-func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detName string, threshold float64, limit int) (*evalSummary, error) {
+func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detName string, detOpts detector.Options, threshold float64, limit int) (*evalSummary, error) {
 	f, err := os.Open(pairsPath)
 	if err != nil {
 		return nil, err
@@ -127,11 +128,15 @@ func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detN
 		return nil, err
 	}
 	defer dec.Close()
-	d, err := detector.New(detName, detector.Options{})
+	p := enc.Profile()
+	if detName == "" {
+		detName = p.Detector
+	}
+	d, err := detector.New(detName, detOpts)
 	if err != nil {
 		return nil, err
 	}
-	finder := &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: faces.DefaultMargin, Resize: enc.Profile().Resize}
+	finder := &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p)}
 
 	// Encode every image once, in model batches.
 	refs := pairs.Images()
@@ -195,8 +200,8 @@ func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detN
 	}, nil
 }
 
-// evalFace is the model input for one evaluation image: the detector's best
-// face, or the whole image when it finds none (LFW images are centred on the
+// evalFace is the model input for one evaluation image: the largest face
+// the detector finds, or the whole image when it finds none (LFW images are centred on the
 // labelled person, and a pair must still be scored).
 func evalFace(finder *faces.Finder, enc *encoder.Encoder, path string) (image.Image, bool, error) {
 	data, err := os.ReadFile(path)
@@ -207,8 +212,8 @@ func evalFace(finder *faces.Finder, enc *encoder.Encoder, path string) (image.Im
 	if err != nil {
 		return nil, false, err
 	}
-	if len(photo.Faces) > 0 {
-		return photo.Faces[0].Input, true, nil
+	if face, ok := photo.Subject(); ok {
+		return face.Input, true, nil
 	}
 	img, _, err := finder.Decoder.Decode(data)
 	if err != nil {
