@@ -77,6 +77,30 @@ func TestEstimateLeastSquares(t *testing.T) {
 	}
 }
 
+func TestEstimateAffine(t *testing.T) {
+	want := align.Affine{XX: 1.3, XY: -0.2, X0: 12, YX: 0.15, YY: 0.8, Y0: -40}
+	dst := make([]detector.Point, len(template))
+	for i, p := range template {
+		dst[i] = want.Apply(p)
+	}
+	got, err := align.EstimateAffine(template[:], dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range template {
+		if q := got.Apply(p); !near(q, want.Apply(p), 1e-6) {
+			t.Fatalf("EstimateAffine = %+v, want %+v", got, want)
+		}
+		if back := got.Inverse().Apply(got.Apply(p)); !near(back, p, 1e-6) {
+			t.Fatalf("Inverse(Apply(%v)) = %v", p, back)
+		}
+	}
+	line := []detector.Point{{X: 0, Y: 0}, {X: 1, Y: 1}, {X: 2, Y: 2}, {X: 3, Y: 3}}
+	if _, err := align.EstimateAffine(line, line); !errors.Is(err, align.ErrDegenerate) {
+		t.Errorf("points on a line: %v, want ErrDegenerate", err)
+	}
+}
+
 func TestEstimateDegenerate(t *testing.T) {
 	same := []detector.Point{{X: 5, Y: 5}, {X: 5, Y: 5}, {X: 5, Y: 5}}
 	nan := []detector.Point{{X: math.NaN(), Y: 1}, {X: 2, Y: 3}, {X: 4, Y: 5}}
@@ -123,14 +147,17 @@ func dots(r image.Rectangle, pts []detector.Point) *image.RGBA {
 func TestFace(t *testing.T) {
 	tests := []struct {
 		name     string
-		place    align.Similarity // template → photo
+		method   string
+		place    align.Affine // template → photo
 		bounds   image.Rectangle
 		wantSide int
 	}{
-		{"upright, same size", align.Similarity{A: 1, TX: 100, TY: 50}, image.Rect(0, 0, 400, 300), 160},
-		{"rotated 25°, small", align.Similarity{A: 0.5 * math.Cos(0.436), B: 0.5 * math.Sin(0.436), TX: 210, TY: 40}, image.Rect(0, 0, 400, 300), 160},
-		{"rotated -30°, large", align.Similarity{A: 2 * math.Cos(-0.52), B: 2 * math.Sin(-0.52), TX: 20, TY: 250}, image.Rect(0, 0, 600, 600), 320},
-		{"offset bounds", align.Similarity{A: 1.2, TX: -50, TY: 30}, image.Rect(-100, 0, 300, 300), 192},
+		{"upright, same size", "similarity", align.Similarity{A: 1, TX: 100, TY: 50}.Affine(), image.Rect(0, 0, 400, 300), 160},
+		{"rotated 25°, small", "similarity", align.Similarity{A: 0.5 * math.Cos(0.436), B: 0.5 * math.Sin(0.436), TX: 210, TY: 40}.Affine(), image.Rect(0, 0, 400, 300), 160},
+		{"rotated -30°, large", "similarity", align.Similarity{A: 2 * math.Cos(-0.52), B: 2 * math.Sin(-0.52), TX: 20, TY: 250}.Affine(), image.Rect(0, 0, 600, 600), 320},
+		{"offset bounds", "similarity", align.Similarity{A: 1.2, TX: -50, TY: 30}.Affine(), image.Rect(-100, 0, 300, 300), 192},
+		{"stretched, affine", "affine", align.Affine{XX: 0.6, XY: 0.1, X0: 150, YX: -0.05, YY: 0.9, Y0: 60}, image.Rect(0, 0, 400, 300), 160},
+		{"shrunk, affine", "affine", align.Affine{XX: 1.5, XY: 0.3, X0: 20, YX: 0.1, YY: 1.8, Y0: 10}, image.Rect(0, 0, 500, 500), 262}, // ceil(160·sqrt(1.5·1.8 - 0.3·0.1))
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,7 +166,7 @@ func TestFace(t *testing.T) {
 				lm[i] = tt.place.Apply(p)
 			}
 			photo := dots(tt.bounds, lm[:])
-			got, err := align.Face(photo, &lm, &template, 160)
+			got, err := align.Face(photo, &lm, &template, 160, tt.method)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +193,7 @@ func TestWarpEdges(t *testing.T) {
 			m.SetRGBA(x, y, color.RGBA{uint8(10 * x), uint8(10 * y), 0, 255})
 		}
 	}
-	got := align.Warp(m, align.Similarity{A: 1, TX: 5, TY: 5}, 20, 20) // the photo sits at (5,5)-(15,15)
+	got := align.Warp(m, align.Similarity{A: 1, TX: 5, TY: 5}.Affine(), 20, 20) // the photo sits at (5,5)-(15,15)
 	tests := []struct {
 		x, y int
 		want color.RGBA
@@ -181,8 +208,12 @@ func TestWarpEdges(t *testing.T) {
 			t.Errorf("pixel (%d,%d) = %v, want %v", tt.x, tt.y, c, tt.want)
 		}
 	}
-	if _, err := align.Face(m, nil, &template, 160); err == nil {
+	if _, err := align.Face(m, nil, &template, 160, "similarity"); err == nil {
 		t.Error("Face without landmarks gave no error")
+	}
+	lm := template
+	if _, err := align.Face(m, &lm, &template, 160, "perspective"); err == nil {
+		t.Error("Face with an unknown method gave no error")
 	}
 }
 
@@ -190,7 +221,7 @@ func BenchmarkFace(b *testing.B) {
 	photo := dots(image.Rect(0, 0, 250, 250), nil)
 	lm := detector.Landmarks{{X: 100, Y: 110}, {X: 145, Y: 108}, {X: 120, Y: 135}, {X: 105, Y: 155}, {X: 143, Y: 153}}
 	for b.Loop() {
-		if _, err := align.Face(photo, &lm, &template, 160); err != nil {
+		if _, err := align.Face(photo, &lm, &template, 160, "similarity"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -23,7 +23,7 @@ func newAligner(t testing.TB) *faces.Finder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &faces.Finder{Decoder: sharedDecoder(t), Detector: d, Size: modelSize, Resize: "catmullrom", Template: &template}
+	return &faces.Finder{Decoder: sharedDecoder(t), Detector: d, Size: modelSize, Resize: "catmullrom", Align: "similarity", Template: &template}
 }
 
 // TestFindAligned: a face turned by up to 30°, shrunk and moved off centre
@@ -52,7 +52,7 @@ func TestFindAligned(t *testing.T) {
 			place := align.Similarity{A: tt.scale * cos, B: tt.scale * sin}
 			place.TX = float64(tt.at.X) - (place.A*c - place.B*c)
 			place.TY = float64(tt.at.Y) - (place.B*c + place.A*c)
-			canvas := align.Warp(src, place, 640, 480)
+			canvas := align.Warp(src, place.Affine(), 640, 480)
 			// Grey outside the photo rather than its smeared edges.
 			inv := place.Inverse()
 			for y := 0; y < 480; y++ {

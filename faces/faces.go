@@ -6,6 +6,7 @@ package faces
 import (
 	"errors"
 	"image"
+	"slices"
 
 	"github.com/facebatch/facebatch/align"
 	"github.com/facebatch/facebatch/decoder"
@@ -21,7 +22,7 @@ const DefaultMargin = 0.2
 // Template returns the profile's alignment template, or nil when the
 // profile crops boxes instead ("align": "box").
 func Template(p models.Profile) *detector.Landmarks {
-	if p.Align != "similarity" || len(p.Template) != len(detector.Landmarks{}) {
+	if !slices.Contains(align.Methods, p.Align) || len(p.Template) != len(detector.Landmarks{}) {
 		return nil
 	}
 	var t detector.Landmarks
@@ -44,9 +45,10 @@ type Finder struct {
 	// Resize is the profile's resize method (see encoder.Resize).
 	Resize string
 	// Template, when set, aligns each face that has landmarks to these
-	// points of the model input (see align.Face) instead of cropping its
-	// box; see Template.
+	// points of the model input instead of cropping its box, with the
+	// transform Align names ("similarity" or "affine", see align.Face).
 	Template *detector.Landmarks
+	Align    string
 }
 
 // Face is one face, ready for the encoder.
@@ -97,7 +99,7 @@ func (f *Finder) Find(data []byte) (Photo, error) {
 // point) fall back to the box.
 func (f *Finder) cut(img *image.RGBA, d detector.Face) image.Image {
 	if f.Template != nil && d.Landmarks != nil {
-		if crop, err := align.Face(img, d.Landmarks, f.Template, f.Size.X); err == nil {
+		if crop, err := align.Face(img, d.Landmarks, f.Template, f.Size.X, f.Align); err == nil {
 			return crop
 		}
 	}

@@ -69,8 +69,9 @@ type Profile struct {
 	// Align says how a found face becomes the model's input: "box" crops
 	// the detector's box grown by Margin (for "none", the whole image);
 	// "similarity" turns, scales and shifts the photo so the face's five
-	// landmarks land as near as they can to Template (a face without
-	// landmarks falls back to the box crop).
+	// landmarks land as near as they can to Template; "affine" may also
+	// stretch and shear it to get nearer. A face without landmarks falls
+	// back to the box crop.
 	Align string `json:"align"`
 	// Margin grows a detected box by this fraction of its longer side
 	// before the box crop.
@@ -79,6 +80,9 @@ type Profile struct {
 	// model's input, in its pixels: left eye, right eye, nose, left and
 	// right mouth corner ("left" as seen in the image).
 	Template [][2]float64 `json:"template,omitempty"`
+	// Flip adds to each face's encoding the encoding of its mirror image
+	// before normalising (test-time augmentation; twice the model runs).
+	Flip bool `json:"flip,omitempty"`
 	// Resize is the interpolation used to reach the input size: "nearest"
 	// or "catmullrom".
 	Resize string `json:"resize"`
@@ -95,7 +99,7 @@ type Profile struct {
 // is refused at load time rather than producing silently wrong encodings.
 var (
 	supportedDetectors = map[string]bool{"none": true, "pigo": true, "mtcnn": true}
-	supportedAlign     = map[string]bool{"box": true, "similarity": true}
+	supportedAlign     = map[string]bool{"box": true, "similarity": true, "affine": true}
 	supportedResize    = map[string]bool{"nearest": true, "catmullrom": true}
 	supportedPixels    = map[string]bool{"div255": true, "standardize": true}
 )
@@ -155,7 +159,7 @@ func (m *Manifest) validate() error {
 		case !(p.Threshold > 0 && p.Threshold <= 2):
 			return fmt.Errorf("profile %q: threshold %v outside (0, 2]", name, p.Threshold)
 		case !supportedAlign[p.Align]:
-			return fmt.Errorf("profile %q: unsupported align %q (want box or similarity)", name, p.Align)
+			return fmt.Errorf("profile %q: unsupported align %q (want box, similarity or affine)", name, p.Align)
 		case !(p.Margin >= 0 && p.Margin <= 2):
 			return fmt.Errorf("profile %q: margin %v outside [0, 2]", name, p.Margin)
 		}
@@ -169,14 +173,14 @@ func (m *Manifest) validate() error {
 // validateTemplate checks that a "similarity" profile can align: a
 // detector that finds landmarks and five points inside the input.
 func (m *Manifest) validateTemplate(p Profile) error {
-	if p.Align != "similarity" {
+	if p.Align == "box" {
 		if len(p.Template) > 0 {
 			return fmt.Errorf("a template with align %q", p.Align)
 		}
 		return nil
 	}
 	if p.Detector != "mtcnn" {
-		return fmt.Errorf("align similarity needs landmarks, which detector %q does not give", p.Detector)
+		return fmt.Errorf("align %s needs landmarks, which detector %q does not give", p.Align, p.Detector)
 	}
 	if len(p.Template) != 5 {
 		return fmt.Errorf("template has %d points, want 5", len(p.Template))

@@ -235,7 +235,7 @@ func TestLoadRejects(t *testing.T) {
 		{"aligned", aligned(func(map[string]any) {}), ""},
 		{"unknown detector", aligned(func(p map[string]any) { p["detector"] = "haar" }), "detector"},
 		{"no align", aligned(func(p map[string]any) { delete(p, "align") }), "align"},
-		{"unknown align", aligned(func(p map[string]any) { p["align"] = "affine" }), "align"},
+		{"unknown align", aligned(func(p map[string]any) { p["align"] = "perspective" }), "align"},
 		{"negative margin", aligned(func(p map[string]any) { p["margin"] = -0.1 }), "margin"},
 		{"similarity without landmarks", aligned(func(p map[string]any) { p["detector"] = "pigo" }), "landmarks"},
 		{"four template points", aligned(func(p map[string]any) { p["template"] = template[:4] }), "5"},

@@ -156,6 +156,7 @@ func (c *Common) faceConfig() transforms.FaceConfig {
 		MaxPixels:   c.MaxPixels,
 		Margin:      c.profile.Margin,
 		Template:    faces.Template(c.profile),
+		Align:       c.profile.Align,
 		Resize:      c.profile.Resize,
 		Width:       c.manifest.Input.Width,
 		Height:      c.manifest.Input.Height,

@@ -40,8 +40,10 @@ type FaceConfig struct {
 	// Margin enlarges detected boxes before cropping.
 	Margin float64
 	// Template, when set, aligns faces with landmarks to these points of
-	// the model input instead of cropping their boxes (the profile's).
+	// the model input instead of cropping their boxes, with the transform
+	// Align names (the profile's).
 	Template *detector.Landmarks
+	Align    string
 	// Resize is the profile's resize method (see encoder.Resize).
 	Resize string
 	// Width and Height are the model's input size.
@@ -92,6 +94,7 @@ func (f *findFacesFn) Setup() error {
 		Margin:   f.Config.Margin,
 		Resize:   f.Config.Resize,
 		Template: f.Config.Template,
+		Align:    f.Config.Align,
 	}
 	return nil
 }

@@ -136,7 +136,7 @@ func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detN
 	if err != nil {
 		return nil, err
 	}
-	finder := &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p)}
+	finder := &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p), Align: p.Align}
 
 	// Encode every image once, in model batches.
 	refs := pairs.Images()
