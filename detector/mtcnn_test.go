@@ -3,6 +3,7 @@ package detector_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -272,22 +273,28 @@ func TestMTCNNConcurrent(t *testing.T) {
 	}
 }
 
-// BenchmarkDetectLFW compares the detectors on one 250x250 LFW photo.
-func BenchmarkDetectLFW(b *testing.B) {
-	img := decodeTF(b, lfwSample(b, 1)[0])
+// BenchmarkDetect compares the detectors on a 250x250 LFW photo and on
+// that photo pasted into a 1024x768 frame.
+func BenchmarkDetect(b *testing.B) {
+	photo := decodeTF(b, lfwSample(b, 1)[0])
+	frame := image.NewRGBA(image.Rect(0, 0, 1024, 768))
+	draw.Draw(frame, frame.Bounds(), image.NewUniform(color.Gray{110}), image.Point{}, draw.Src)
+	draw.Draw(frame, photo.Bounds().Add(image.Pt(600, 300)), photo, image.Point{}, draw.Src)
 	for _, name := range []string{"pigo", "mtcnn"} {
-		b.Run(name, func(b *testing.B) {
-			var d detector.Detector
-			if name == "pigo" {
-				d = newPigo(b)
-			} else {
-				d = newMTCNN(b, detector.Options{})
-			}
-			for b.Loop() {
-				if _, err := d.Detect(img); err != nil {
-					b.Fatal(err)
+		var d detector.Detector
+		if name == "pigo" {
+			d = newPigo(b)
+		} else {
+			d = newMTCNN(b, detector.Options{})
+		}
+		for _, img := range []image.Image{photo, frame} {
+			b.Run(fmt.Sprintf("%s/%dx%d", name, img.Bounds().Dx(), img.Bounds().Dy()), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := d.Detect(img); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -6,6 +6,7 @@ package faces
 import (
 	"errors"
 	"image"
+	"math"
 	"slices"
 
 	"github.com/facebatch/facebatch/align"
@@ -47,6 +48,7 @@ type Finder struct {
 	// Template, when set, aligns each face that has landmarks to these
 	// points of the model input instead of cropping its box, with the
 	// transform Align names ("similarity" or "affine", see align.Face).
+	// Align "rect" crops boxes without squaring them (see models.Profile).
 	Template *detector.Landmarks
 	Align    string
 }
@@ -105,6 +107,15 @@ func (f *Finder) cut(img *image.RGBA, d detector.Face) image.Image {
 	}
 	if d.Box == img.Bounds() {
 		return img
+	}
+	if f.Align == "rect" {
+		// The FaceNet training crops: the box grown by the same number of
+		// pixels on all sides, clipped to the photo, not made square (the
+		// resize then stretches it).
+		grow := int(math.Round(f.Margin * float64(max(d.Box.Dx(), d.Box.Dy())) / 2))
+		if r := d.Box.Inset(-grow).Intersect(img.Bounds()); !r.Empty() {
+			return img.SubImage(r)
+		}
 	}
 	return detector.Crop(img, d.Box, f.Margin)
 }

@@ -67,7 +67,10 @@ type Profile struct {
 	// "pigo" or "mtcnn".
 	Detector string `json:"detector"`
 	// Align says how a found face becomes the model's input: "box" crops
-	// the detector's box grown by Margin (for "none", the whole image);
+	// the detector's box grown by Margin, made square (for "none", the
+	// whole image); "rect" grows it by as many pixels but leaves it as
+	// tall as it is, so the resize stretches it, as FaceNet's training
+	// crops were;
 	// "similarity" turns, scales and shifts the photo so the face's five
 	// landmarks land as near as they can to Template; "affine" may also
 	// stretch and shear it to get nearer. A face without landmarks falls
@@ -99,7 +102,7 @@ type Profile struct {
 // is refused at load time rather than producing silently wrong encodings.
 var (
 	supportedDetectors = map[string]bool{"none": true, "pigo": true, "mtcnn": true}
-	supportedAlign     = map[string]bool{"box": true, "similarity": true, "affine": true}
+	supportedAlign     = map[string]bool{"box": true, "rect": true, "similarity": true, "affine": true}
 	supportedResize    = map[string]bool{"nearest": true, "catmullrom": true}
 	supportedPixels    = map[string]bool{"div255": true, "standardize": true}
 )
@@ -159,7 +162,7 @@ func (m *Manifest) validate() error {
 		case !(p.Threshold > 0 && p.Threshold <= 2):
 			return fmt.Errorf("profile %q: threshold %v outside (0, 2]", name, p.Threshold)
 		case !supportedAlign[p.Align]:
-			return fmt.Errorf("profile %q: unsupported align %q (want box, similarity or affine)", name, p.Align)
+			return fmt.Errorf("profile %q: unsupported align %q (want box, rect, similarity or affine)", name, p.Align)
 		case !(p.Margin >= 0 && p.Margin <= 2):
 			return fmt.Errorf("profile %q: margin %v outside [0, 2]", name, p.Margin)
 		}
@@ -173,7 +176,7 @@ func (m *Manifest) validate() error {
 // validateTemplate checks that a "similarity" profile can align: a
 // detector that finds landmarks and five points inside the input.
 func (m *Manifest) validateTemplate(p Profile) error {
-	if p.Align == "box" {
+	if p.Align == "box" || p.Align == "rect" {
 		if len(p.Template) > 0 {
 			return fmt.Errorf("a template with align %q", p.Align)
 		}

@@ -54,6 +54,12 @@ func TestExportedManifest(t *testing.T) {
 	if p, err := m.Profile("standardized"); err != nil || p.Pixels != "standardize" || p.Threshold != 1.1 {
 		t.Errorf("standardized profile %+v, %v", p, err)
 	}
+	// The default: MTCNN, five-point alignment, standardised input and the
+	// threshold calibrated with them on lfw-dev.
+	if p, err := m.Profile(""); err != nil || m.DefaultProfile != "aligned" || p.Detector != "mtcnn" || p.Align != "similarity" ||
+		len(p.Template) != 5 || p.Pixels != "standardize" || p.Threshold != 1.06 {
+		t.Errorf("default profile %q: %+v, %v", m.DefaultProfile, p, err)
+	}
 	if _, err := os.Stat(filepath.Join(m.SavedModelDir(), "saved_model.pb")); err != nil {
 		t.Error(err)
 	}
