@@ -32,8 +32,9 @@ const (
 	// 0.05 per photo, and below 5 they are mostly necks, hands and ties,
 	// above it mostly real background faces.
 	DefaultMinScore float32 = 5
-	// minMinSize keeps the scan away from degenerate, very slow window sizes.
-	minMinSize = 8
+	// SmallestMinSize is the least MinSize accepted: smaller windows are
+	// degenerate and very slow to scan.
+	SmallestMinSize = 8
 	// IoUThreshold merges raw pigo windows that overlap more than this.
 	IoUThreshold = 0.2
 	// MaxOverlap drops a face whose box overlaps a better face's by more
@@ -139,8 +140,8 @@ func (o Options) withDefaults(minSize int) (Options, error) {
 	switch {
 	case o.MinSize == 0:
 		o.MinSize = minSize
-	case o.MinSize < minMinSize:
-		return o, fmt.Errorf("%w: MinSize %d, want 0 (default) or >= %d", ErrOptions, o.MinSize, minMinSize)
+	case o.MinSize < SmallestMinSize:
+		return o, fmt.Errorf("%w: MinSize %d, want 0 (default) or >= %d", ErrOptions, o.MinSize, SmallestMinSize)
 	}
 	switch {
 	case o.MinScore == 0:

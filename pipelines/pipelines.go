@@ -116,6 +116,9 @@ func (c *Common) prepare() error {
 	if c.MaxBytes < 0 || c.MaxPixels < 0 || c.BatchSize < 0 || c.Shards < 0 || c.MinFaceSize < 0 {
 		return fmt.Errorf("%w: negative limits", ErrConfig)
 	}
+	if c.MinFaceSize != 0 && c.MinFaceSize < detector.SmallestMinSize {
+		return fmt.Errorf("%w: --min-face %d: want at least %d", ErrConfig, c.MinFaceSize, detector.SmallestMinSize)
+	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
 	}

@@ -59,7 +59,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "folder for summary.json (required)")
 	modelDir := fs.String("model", "", "exported model folder (default $"+models.EnvModel+")")
 	profile := fs.String("profile", "", "preprocessing profile (default: the manifest's)")
-	det := fs.String("detector", "", "none (whole image), pigo or mtcnn: the best face, the whole image when none is found (default: the profile's)")
+	det := fs.String("detector", "", "none (whole image), pigo or mtcnn: the largest face, the whole image when none is found (default: the profile's)")
 	minFace := fs.Int("min-face", 0, "smallest face side to find, in pixels (default: the detector's)")
 	threshold := fs.Float64("threshold", 0, "the configured threshold to report accuracy at (default: the profile's)")
 	limit := fs.Int("limit", 0, "use only the first N same and N different pairs of each fold (0: all)")
@@ -201,8 +201,8 @@ func evaluate(ctx context.Context, pairsPath, imagesDir, modelDir, profile, detN
 }
 
 // evalFace is the model input for one evaluation image: the largest face
-// the detector finds, or the whole image when it finds none (LFW images are centred on the
-// labelled person, and a pair must still be scored).
+// the detector finds, or the whole image when it finds none (LFW images are
+// centred on the labelled person, and a pair must still be scored).
 func evalFace(finder *faces.Finder, enc *encoder.Encoder, path string) (image.Image, bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -301,6 +301,7 @@ func TestJobErrors(t *testing.T) {
 		{"threshold out of range", []string{"identify", "--detector=none", "--threshold", "2.5", "--input", seedCamera, "--gallery", galleryTable, "--output", out}, "outside (0, 2]"},
 		{"output not writable", []string{"identify", "--detector=none", "--input", seedCamera, "--gallery", galleryTable, "--output", "/proc/facebatch-out"}, "not writable"},
 		{"empty gallery input", []string{"gallery", "--input", t.TempDir(), "--output", out}, "matched no objects"},
+		{"min face too small", []string{"gallery", "--input", seedGallery, "--output", out, "--min-face", "3"}, "--min-face 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
