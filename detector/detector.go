@@ -1,7 +1,10 @@
 // Package detector finds faces in uncropped photos, for the pipeline step
-// "decode → detect → crop → encode". It is plain Go: the "pigo" detector runs
-// the pico cascade of github.com/esimov/pigo, and "none" treats the whole
-// image as one face, as the notebook's pre-cropped photos need.
+// "decode → detect → align → encode". "mtcnn" runs the MTCNN nets of the
+// PyPI package mtcnn==1.0.0 (exported to SavedModels by scripts/setup.sh)
+// on TensorFlow and finds faces of any size from MinSize up, with five
+// landmarks each; "pigo" runs the pico cascade of github.com/esimov/pigo in
+// plain Go (upright faces, boxes only); "none" treats the whole image as
+// one face, as the notebook's pre-cropped photos need.
 //
 // The pigo cascade is data, not code, and pigo does not expose it as Go data,
 // so it is read at run time from Options.CascadePath or $FACEBATCH_PIGO_CASCADE
@@ -29,8 +32,9 @@ const (
 	// 0.05 per photo, and below 5 they are mostly necks, hands and ties,
 	// above it mostly real background faces.
 	DefaultMinScore float32 = 5
-	// minMinSize keeps the scan away from degenerate, very slow window sizes.
-	minMinSize = 8
+	// SmallestMinSize is the least MinSize accepted: smaller windows are
+	// degenerate and very slow to scan.
+	SmallestMinSize = 8
 	// IoUThreshold merges raw pigo windows that overlap more than this.
 	IoUThreshold = 0.2
 	// MaxOverlap drops a face whose box overlaps a better face's by more
@@ -54,8 +58,29 @@ var (
 // Face is one detected face.
 type Face struct {
 	Box   image.Rectangle // in the image's pixel coordinates, clipped to the image bounds
-	Score float32         // detector confidence (pigo's Q score; 1 for "none")
+	Score float32         // detector confidence (pigo's Q score, MTCNN's probability; 1 for "none")
+	// Landmarks are the eyes, nose and mouth corners, for detectors that
+	// find them ("mtcnn"); nil otherwise.
+	Landmarks *Landmarks
 }
+
+// Landmarks are five facial points in image pixels, indexed by LeftEye,
+// RightEye, Nose, MouthLeft and MouthRight. Left and right are as seen in
+// the image: LeftEye is the subject's right eye. Points may lie outside the
+// image when the face does.
+type Landmarks [5]Point
+
+// Indices into Landmarks, in MTCNN's order.
+const (
+	LeftEye = iota
+	RightEye
+	Nose
+	MouthLeft
+	MouthRight
+)
+
+// Point is a sub-pixel image position.
+type Point struct{ X, Y float64 }
 
 // Detector finds faces. Implementations are safe for concurrent use.
 type Detector interface {
@@ -68,7 +93,8 @@ type Detector interface {
 
 // Options tunes a detector; the zero value means the defaults.
 type Options struct {
-	// MinSize is the smallest face side in pixels (0: DefaultMinSize).
+	// MinSize is the smallest face side in pixels (0: the detector's
+	// default, DefaultMinSize for pigo, the manifest's 20 for mtcnn).
 	MinSize int
 	// MinScore is the pigo Q threshold (0: DefaultMinScore).
 	MinScore float32
@@ -77,14 +103,17 @@ type Options struct {
 	CascadePath string
 	// Cascade is the cascade itself; when set, CascadePath is not read.
 	Cascade []byte
+	// MTCNNDir is the exported MTCNN detector (models/export_mtcnn.py).
+	// Empty means $FACEBATCH_MTCNN (see models.EnvMTCNN).
+	MTCNNDir string
 }
 
 // Names lists the detectors New knows.
-var Names = []string{"none", "pigo"}
+var Names = []string{"none", "pigo", "mtcnn"}
 
 // New returns the detector by name: "none" (the whole image is one face, as
-// the notebook's pre-cropped photos need) or "pigo". opts may be the zero
-// value for defaults; "none" ignores it.
+// the notebook's pre-cropped photos need), "pigo" or "mtcnn". opts may be
+// the zero value for defaults; "none" ignores it.
 func New(name string, opts Options) (Detector, error) {
 	switch name {
 	case "none":
@@ -95,17 +124,24 @@ func New(name string, opts Options) (Detector, error) {
 			return nil, err // not a typed nil in the interface
 		}
 		return d, nil
+	case "mtcnn":
+		d, err := newMTCNN(opts)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	return nil, fmt.Errorf("%w %q (known: %v)", ErrUnknown, name, Names)
 }
 
-// withDefaults fills zero fields and range-checks the rest.
-func (o Options) withDefaults() (Options, error) {
+// withDefaults fills zero fields (MinSize with minSize) and range-checks
+// the rest.
+func (o Options) withDefaults(minSize int) (Options, error) {
 	switch {
 	case o.MinSize == 0:
-		o.MinSize = DefaultMinSize
-	case o.MinSize < minMinSize:
-		return o, fmt.Errorf("%w: MinSize %d, want 0 (default) or >= %d", ErrOptions, o.MinSize, minMinSize)
+		o.MinSize = minSize
+	case o.MinSize < SmallestMinSize:
+		return o, fmt.Errorf("%w: MinSize %d, want 0 (default) or >= %d", ErrOptions, o.MinSize, SmallestMinSize)
 	}
 	switch {
 	case o.MinScore == 0:

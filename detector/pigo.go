@@ -31,7 +31,7 @@ type pigoDetector struct {
 }
 
 func newPigo(opts Options) (*pigoDetector, error) {
-	opts, err := opts.withDefaults()
+	opts, err := opts.withDefaults(DefaultMinSize)
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,8 @@ func (e *Encoder) Encode(ctx context.Context, imgs []image.Image) ([][]float32, 
 	return raw, nil
 }
 
-// EncodeRaw returns the model's outputs before normalisation.
+// EncodeRaw returns the model's outputs before normalisation (with the
+// profile's Flip, the sum of the face's and its mirror image's).
 func (e *Encoder) EncodeRaw(ctx context.Context, imgs []image.Image) ([][]float32, error) {
 	if len(imgs) == 0 {
 		return nil, nil
@@ -106,11 +107,44 @@ func (e *Encoder) EncodeRaw(ctx context.Context, imgs []image.Image) ([][]float3
 		return nil, err
 	}
 	w, h, c := e.manifest.Input.Width, e.manifest.Input.Height, e.manifest.Input.Channels
-	batch := make([]float32, 0, len(imgs)*w*h*c)
-	for _, img := range imgs {
-		batch = appendPixels(batch, e.Input(img), e.profile.Pixels)
+	n := len(imgs)
+	if e.profile.Flip {
+		n *= 2
 	}
-	return e.run(batch, len(imgs))
+	batch := make([]float32, 0, n*w*h*c)
+	for _, img := range imgs {
+		in := e.Input(img)
+		batch = appendPixels(batch, in, e.profile.Pixels)
+		if e.profile.Flip {
+			batch = appendPixels(batch, mirror(in), e.profile.Pixels)
+		}
+	}
+	out, err := e.run(batch, n)
+	if err != nil || !e.profile.Flip {
+		return out, err
+	}
+	for i := range imgs {
+		v, m := out[2*i], out[2*i+1]
+		for k := range v {
+			v[k] += m[k]
+		}
+		out[i] = v
+	}
+	return out[:len(imgs)], nil
+}
+
+// mirror returns img flipped left to right.
+func mirror(img *image.RGBA) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		src := img.Pix[img.PixOffset(b.Min.X, y):img.PixOffset(b.Max.X, y)]
+		dst := out.Pix[out.PixOffset(b.Min.X, y):out.PixOffset(b.Max.X, y)]
+		for x := 0; x < len(src); x += 4 {
+			copy(dst[len(dst)-4-x:len(dst)-x], src[x:x+4])
+		}
+	}
+	return out
 }
 
 // run feeds n preprocessed images laid out NHWC in batch.

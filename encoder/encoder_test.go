@@ -379,3 +379,76 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
+
+// TestFlip: a profile with "flip" encodes a face as the sum of its own and
+// its mirror image's raw encodings.
+func TestFlip(t *testing.T) {
+	dir, err := models.DefaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	raw, err := os.ReadFile(filepath.Join(dir, models.ManifestFile))
+	if err == nil {
+		err = json.Unmarshal(raw, &m)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy of the manifest with a flipping profile, next to the same SavedModel.
+	m["saved_model"] = filepath.Join(dir, m["saved_model"].(string))
+	profiles := m["profiles"].(map[string]any)
+	flip := map[string]any{}
+	for k, v := range profiles["notebook"].(map[string]any) {
+		flip[k] = v
+	}
+	flip["flip"] = true
+	profiles["flip"] = flip
+	copyDir := t.TempDir()
+	raw, _ = json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(copyDir, models.ManifestFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flipper, err := encoder.Load(copyDir, encoder.Options{Profile: "flip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := load(t)
+	imgs := seedImages(t)[:3]
+	var in, mirrored []image.Image
+	for _, s := range imgs {
+		face := plain.Input(s.img)
+		in = append(in, face)
+		m := image.NewRGBA(face.Bounds())
+		w := face.Bounds().Dx()
+		for y := 0; y < face.Bounds().Dy(); y++ {
+			for x := 0; x < w; x++ {
+				m.SetRGBA(w-1-x, y, face.RGBAAt(x, y))
+			}
+		}
+		mirrored = append(mirrored, m)
+	}
+	ctx := context.Background()
+	got, err := flipper.EncodeRaw(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := plain.EncodeRaw(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := plain.EncodeRaw(ctx, mirrored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(imgs) {
+		t.Fatalf("%d encodings for %d images", len(got), len(imgs))
+	}
+	for i := range got {
+		for k := range got[i] {
+			if d := math.Abs(float64(got[i][k] - (a[i][k] + b[i][k]))); d > 1e-4 {
+				t.Fatalf("image %d value %d: %v, want %v + %v", i, k, got[i][k], a[i][k], b[i][k])
+			}
+		}
+	}
+}

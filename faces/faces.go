@@ -1,20 +1,37 @@
 // Package faces turns one photo's bytes into the model inputs of the faces
-// in it: decode (EXIF orientation applied), detect, crop, resize. It is the
-// plain function behind the pipelines' face-finding step.
+// in it: decode (EXIF orientation applied), detect, align or crop, resize.
+// It is the plain function behind the pipelines' face-finding step.
 package faces
 
 import (
 	"errors"
 	"image"
+	"math"
+	"slices"
 
+	"github.com/facebatch/facebatch/align"
 	"github.com/facebatch/facebatch/decoder"
 	"github.com/facebatch/facebatch/detector"
 	"github.com/facebatch/facebatch/encoder"
+	"github.com/facebatch/facebatch/models"
 )
 
 // DefaultMargin enlarges detected boxes by 20% of their side before
 // cropping, so the crop holds the whole face as in the training crops.
 const DefaultMargin = 0.2
+
+// Template returns the profile's alignment template, or nil when the
+// profile crops boxes instead ("align": "box").
+func Template(p models.Profile) *detector.Landmarks {
+	if !slices.Contains(align.Methods, p.Align) || len(p.Template) != len(detector.Landmarks{}) {
+		return nil
+	}
+	var t detector.Landmarks
+	for i, pt := range p.Template {
+		t[i] = detector.Point{X: pt[0], Y: pt[1]}
+	}
+	return &t
+}
 
 // Finder finds faces. It is safe for concurrent use when its decoder and
 // detector are.
@@ -28,6 +45,12 @@ type Finder struct {
 	Margin float64
 	// Resize is the profile's resize method (see encoder.Resize).
 	Resize string
+	// Template, when set, aligns each face that has landmarks to these
+	// points of the model input instead of cropping its box, with the
+	// transform Align names ("similarity" or "affine", see align.Face).
+	// Align "rect" crops boxes without squaring them (see models.Profile).
+	Template *detector.Landmarks
+	Align    string
 }
 
 // Face is one face, ready for the encoder.
@@ -62,10 +85,7 @@ func (f *Finder) Find(data []byte) (Photo, error) {
 		return photo, err
 	}
 	for _, d := range found {
-		crop := img
-		if d.Box != b {
-			crop = detector.Crop(img, d.Box, f.Margin)
-		}
+		crop := f.cut(img, d)
 		photo.Faces = append(photo.Faces, Face{
 			Box:   d.Box,
 			Score: d.Score,
@@ -74,3 +94,46 @@ func (f *Finder) Find(data []byte) (Photo, error) {
 	}
 	return photo, nil
 }
+
+// cut returns the face's pixels before the resize: aligned to the
+// template, or its box grown by the margin, or the whole image when the
+// box is the whole image. Landmarks that fix no transform (all on one
+// point) fall back to the box.
+func (f *Finder) cut(img *image.RGBA, d detector.Face) image.Image {
+	if f.Template != nil && d.Landmarks != nil {
+		if crop, err := align.Face(img, d.Landmarks, f.Template, f.Size.X, f.Align); err == nil {
+			return crop
+		}
+	}
+	if d.Box == img.Bounds() {
+		return img
+	}
+	if f.Align == "rect" {
+		// The FaceNet training crops: the box grown by the same number of
+		// pixels on all sides, clipped to the photo, not made square (the
+		// resize then stretches it).
+		grow := int(math.Round(f.Margin * float64(max(d.Box.Dx(), d.Box.Dy())) / 2))
+		if r := d.Box.Inset(-grow).Intersect(img.Bounds()); !r.Empty() {
+			return img.SubImage(r)
+		}
+	}
+	return detector.Crop(img, d.Box, f.Margin)
+}
+
+// Subject returns the photo's largest face (the first of equals), the
+// person a portrait or an LFW photo is of: detectors' scores saturate on
+// clear faces, so the best-scoring face is often a bystander's.
+func (p Photo) Subject() (Face, bool) {
+	best := -1
+	for i, f := range p.Faces {
+		if best < 0 || area(f.Box) > area(p.Faces[best].Box) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return Face{}, false
+	}
+	return p.Faces[best], true
+}
+
+func area(r image.Rectangle) int { return r.Dx() * r.Dy() }

@@ -64,8 +64,29 @@ type Tensor struct {
 type Profile struct {
 	Description string `json:"description"`
 	// Detector is the detector the profile's threshold was calibrated
-	// with: "none" (the whole image is the face) or "pigo".
+	// with, and the jobs' default: "none" (the whole image is the face),
+	// "pigo" or "mtcnn".
 	Detector string `json:"detector"`
+	// Align says how a found face becomes the model's input: "box" crops
+	// the detector's box grown by Margin, made square (for "none", the
+	// whole image); "rect" grows it by as many pixels but leaves it as
+	// tall as it is, so the resize stretches it, as FaceNet's training
+	// crops were;
+	// "similarity" turns, scales and shifts the photo so the face's five
+	// landmarks land as near as they can to Template; "affine" may also
+	// stretch and shear it to get nearer. A face without landmarks falls
+	// back to the box crop.
+	Align string `json:"align"`
+	// Margin grows a detected box by this fraction of its longer side
+	// before the box crop.
+	Margin float64 `json:"margin"`
+	// Template holds, for "similarity", where the landmarks go in the
+	// model's input, in its pixels: left eye, right eye, nose, left and
+	// right mouth corner ("left" as seen in the image).
+	Template [][2]float64 `json:"template,omitempty"`
+	// Flip adds to each face's encoding the encoding of its mirror image
+	// before normalising (test-time augmentation; twice the model runs).
+	Flip bool `json:"flip,omitempty"`
 	// Resize is the interpolation used to reach the input size: "nearest"
 	// or "catmullrom".
 	Resize string `json:"resize"`
@@ -102,7 +123,8 @@ func (p Profile) ClusterThreshold() float64 {
 // Supported values of the profile fields. A manifest naming anything else
 // is refused at load time rather than producing silently wrong encodings.
 var (
-	supportedDetectors = map[string]bool{"none": true, "pigo": true}
+	supportedDetectors = map[string]bool{"none": true, "pigo": true, "mtcnn": true}
+	supportedAlign     = map[string]bool{"box": true, "rect": true, "similarity": true, "affine": true}
 	supportedResize    = map[string]bool{"nearest": true, "catmullrom": true}
 	supportedPixels    = map[string]bool{"div255": true, "standardize": true}
 )
@@ -163,6 +185,36 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("profile %q: threshold %v outside (0, 2]", name, p.Threshold)
 		case !(p.ClusterDistance >= 0 && p.ClusterDistance <= 2):
 			return fmt.Errorf("profile %q: cluster_threshold %v outside (0, 2]", name, p.ClusterDistance)
+		case !supportedAlign[p.Align]:
+			return fmt.Errorf("profile %q: unsupported align %q (want box, rect, similarity or affine)", name, p.Align)
+		case !(p.Margin >= 0 && p.Margin <= 2):
+			return fmt.Errorf("profile %q: margin %v outside [0, 2]", name, p.Margin)
+		}
+		if err := m.validateTemplate(p); err != nil {
+			return fmt.Errorf("profile %q: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// validateTemplate checks that a "similarity" profile can align: a
+// detector that finds landmarks and five points inside the input.
+func (m *Manifest) validateTemplate(p Profile) error {
+	if p.Align == "box" || p.Align == "rect" {
+		if len(p.Template) > 0 {
+			return fmt.Errorf("a template with align %q", p.Align)
+		}
+		return nil
+	}
+	if p.Detector != "mtcnn" {
+		return fmt.Errorf("align %s needs landmarks, which detector %q does not give", p.Align, p.Detector)
+	}
+	if len(p.Template) != 5 {
+		return fmt.Errorf("template has %d points, want 5", len(p.Template))
+	}
+	for _, pt := range p.Template {
+		if !(pt[0] >= 0 && pt[0] <= float64(m.Input.Width) && pt[1] >= 0 && pt[1] <= float64(m.Input.Height)) {
+			return fmt.Errorf("template point %v outside the %dx%d input", pt, m.Input.Width, m.Input.Height)
 		}
 	}
 	return nil

@@ -48,11 +48,17 @@ func TestExportedManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Threshold != 0.7 || p.Resize != "nearest" || p.Pixels != "div255" || p.Detector != "none" {
+	if p.Threshold != 0.7 || p.Resize != "nearest" || p.Pixels != "div255" || p.Detector != "none" || p.Align != "box" || p.Margin != 0 {
 		t.Errorf("notebook profile %+v", p)
 	}
 	if p, err := m.Profile("standardized"); err != nil || p.Pixels != "standardize" || p.Threshold != 1.1 {
 		t.Errorf("standardized profile %+v, %v", p, err)
+	}
+	// The default: MTCNN, five-point alignment, standardised input and the
+	// threshold calibrated with them on lfw-dev.
+	if p, err := m.Profile(""); err != nil || m.DefaultProfile != "aligned" || p.Detector != "mtcnn" || p.Align != "similarity" ||
+		len(p.Template) != 5 || p.Pixels != "standardize" || p.Threshold != 1.06 {
+		t.Errorf("default profile %q: %+v, %v", m.DefaultProfile, p, err)
 	}
 	if _, err := os.Stat(filepath.Join(m.SavedModelDir(), "saved_model.pb")); err != nil {
 		t.Error(err)
@@ -207,7 +213,15 @@ func TestLoadRejects(t *testing.T) {
 		"input":          map[string]any{"height": 160, "width": 160, "channels": 3, "tensor": map[string]any{"op": "in"}},
 		"output":         map[string]any{"op": "out"},
 		"embedding_size": 128, "default_profile": "notebook",
-		"profiles": map[string]any{"notebook": map[string]any{"detector": "none", "resize": "nearest", "pixels": "div255", "threshold": 0.7}},
+		"profiles": map[string]any{"notebook": map[string]any{"detector": "none", "align": "box", "resize": "nearest", "pixels": "div255", "threshold": 0.7}},
+	}
+	template := [][2]float64{{54, 65}, {106, 65}, {80, 90}, {58, 112}, {102, 112}}
+	aligned := func(edit func(p map[string]any)) func(m map[string]any) {
+		return func(m map[string]any) {
+			p := map[string]any{"detector": "mtcnn", "align": "similarity", "template": template, "resize": "catmullrom", "pixels": "standardize", "threshold": 1.1}
+			edit(p)
+			m["profiles"].(map[string]any)["aligned"] = p
+		}
 	}
 	tests := []struct {
 		name   string
@@ -222,14 +236,25 @@ func TestLoadRejects(t *testing.T) {
 			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "resize": "bicubic", "pixels": "div255", "threshold": 0.7}}
 		}, "resize"},
 		{"threshold too large", func(m map[string]any) {
-			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "resize": "nearest", "pixels": "div255", "threshold": 2.5}}
+			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "align": "box", "resize": "nearest", "pixels": "div255", "threshold": 2.5}}
 		}, "threshold"},
 		{"negative cluster threshold", func(m map[string]any) {
-			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "resize": "nearest", "pixels": "div255", "threshold": 0.7, "cluster_threshold": -1}}
+			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "align": "box", "resize": "nearest", "pixels": "div255", "threshold": 0.7, "cluster_threshold": -1}}
 		}, "cluster_threshold"},
 		{"cluster threshold too large", func(m map[string]any) {
-			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "resize": "nearest", "pixels": "div255", "threshold": 0.7, "cluster_threshold": 2.5}}
+			m["profiles"] = map[string]any{"notebook": map[string]any{"detector": "none", "align": "box", "resize": "nearest", "pixels": "div255", "threshold": 0.7, "cluster_threshold": 2.5}}
 		}, "cluster_threshold"},
+		{"aligned", aligned(func(map[string]any) {}), ""},
+		{"unknown detector", aligned(func(p map[string]any) { p["detector"] = "haar" }), "detector"},
+		{"no align", aligned(func(p map[string]any) { delete(p, "align") }), "align"},
+		{"unknown align", aligned(func(p map[string]any) { p["align"] = "perspective" }), "align"},
+		{"negative margin", aligned(func(p map[string]any) { p["margin"] = -0.1 }), "margin"},
+		{"similarity without landmarks", aligned(func(p map[string]any) { p["detector"] = "pigo" }), "landmarks"},
+		{"four template points", aligned(func(p map[string]any) { p["template"] = template[:4] }), "5"},
+		{"template outside the input", aligned(func(p map[string]any) {
+			p["template"] = [][2]float64{{54, 65}, {106, 65}, {80, 90}, {58, 170}, {102, 112}}
+		}), "outside"},
+		{"template for a box crop", aligned(func(p map[string]any) { p["align"] = "box" }), "template"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

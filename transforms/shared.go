@@ -51,7 +51,7 @@ func sharedDecoder(maxPixels int) (*decoder.Decoder, error) {
 }
 
 func sharedDetector(name string, opts detector.Options) (detector.Detector, error) {
-	key := fmt.Sprintf("%s/%d/%x", name, opts.MinSize, sha256.Sum256(opts.Cascade))
+	key := fmt.Sprintf("%s/%d/%x/%s", name, opts.MinSize, sha256.Sum256(opts.Cascade), opts.MTCNNDir)
 	return detectors.get(key, func() (detector.Detector, error) {
 		return detector.New(name, opts)
 	})

@@ -33,6 +33,7 @@ type evalFlags struct {
 	out             string
 	model, profile  string
 	detector        string
+	minFace         int
 	threshold       float64
 	limit           int
 }
@@ -51,7 +52,8 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.out, "out", "", "folder for summary.json and report.html (required)")
 	fs.StringVar(&f.model, "model", "", "exported model folder (default $"+models.EnvModel+")")
 	fs.StringVar(&f.profile, "profile", "", "preprocessing profile (default: the manifest's)")
-	fs.StringVar(&f.detector, "detector", "none", "none (whole image) or pigo (the best face; the whole image when none is found)")
+	fs.StringVar(&f.detector, "detector", "", "none (whole image), pigo or mtcnn: the largest face, the whole image when none is found (default: the profile's)")
+	fs.IntVar(&f.minFace, "min-face", 0, "smallest face side to find, in pixels (default: the detector's)")
 	fs.Float64Var(&f.threshold, "threshold", 0, "the configured threshold to report at (default: the profile's)")
 	fs.IntVar(&f.limit, "limit", 0, "verification: the first N same and N different pairs of each fold; identification: the first N probes of each identity (0: all)")
 	fs.SetOutput(io.Discard)
@@ -131,23 +133,28 @@ func openEvalModel(f evalFlags) (*evalModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := detector.New(f.detector, detector.Options{})
+	p := enc.Profile()
+	detName := f.detector
+	if detName == "" {
+		detName = p.Detector
+	}
+	d, err := detector.New(detName, detector.Options{MinSize: f.minFace})
 	if err != nil {
 		dec.Close()
 		return nil, err
 	}
 	return &evalModel{
 		enc:       enc,
-		finder:    &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: faces.DefaultMargin, Resize: enc.Profile().Resize},
+		finder:    &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p), Align: p.Align},
 		profile:   profile,
-		detector:  f.detector,
+		detector:  detName,
 		threshold: threshold,
 	}, nil
 }
 
 func (m *evalModel) Close() error { return m.finder.Decoder.Close() }
 
-// encodeFiles encodes the best face of each file, in model batches; found[i]
+// encodeFiles encodes the largest face of each file, in model batches; found[i]
 // is false where the detector found none and the whole image was encoded.
 func (m *evalModel) encodeFiles(ctx context.Context, paths []string) (embs [][]float32, found []bool, err error) {
 	const batch = 32
@@ -178,7 +185,7 @@ type evalFace struct {
 	photo image.Image
 }
 
-// face returns the detector's best face in the file at path, or the whole
+// face returns the largest face the detector finds in the file at path, or the whole
 // image when it finds none (LFW images are centred on the labelled person,
 // and every pair and probe must still be scored). withPhoto also returns the
 // decoded photo, at the cost of a second decode.
@@ -192,13 +199,13 @@ func (m *evalModel) face(path string, withPhoto bool) (evalFace, error) {
 		return evalFace{}, err
 	}
 	var img image.Image
-	if withPhoto || len(photo.Faces) == 0 {
+	if _, ok := photo.Subject(); withPhoto || !ok {
 		if img, _, err = m.finder.Decoder.Decode(data); err != nil {
 			return evalFace{}, err
 		}
 	}
-	if len(photo.Faces) > 0 {
-		return evalFace{Face: photo.Faces[0], found: true, photo: img}, nil
+	if face, ok := photo.Subject(); ok {
+		return evalFace{Face: face, found: true, photo: img}, nil
 	}
 	return evalFace{Face: faces.Face{Box: img.Bounds(), Input: m.enc.Input(img)}, photo: img}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -39,7 +40,7 @@ func TestVerifyAcceptance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.image+"/"+tt.identity, func(t *testing.T) {
-			args := []string{"verify", "--image", filepath.Join(seedCamera, tt.image), "--identity", tt.identity, "--gallery", seedGallery}
+			args := []string{"verify", "--profile", "notebook", "--image", filepath.Join(seedCamera, tt.image), "--identity", tt.identity, "--gallery", seedGallery}
 			code, out, errOut := facebatch(t, args...)
 			if code != tt.code || !strings.HasPrefix(out, tt.sentence) {
 				t.Fatalf("exit %d, output %q (stderr %q); want exit %d, %q", code, out, errOut, tt.code, tt.sentence)
@@ -70,9 +71,43 @@ func TestWhoAcceptance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.image, func(t *testing.T) {
-			code, out, errOut := facebatch(t, "who", "--image", filepath.Join(seedCamera, tt.image), "--gallery", seedGallery)
+			code, out, errOut := facebatch(t, "who", "--profile", "notebook", "--image", filepath.Join(seedCamera, tt.image), "--gallery", seedGallery)
 			if want := "It's " + tt.identity + ", the distance is "; code != exitAccepted || !strings.HasPrefix(out, want) {
 				t.Errorf("exit %d, output %q (stderr %q); want exit 0 and %q", code, out, errOut, want)
+			}
+		})
+	}
+}
+
+// TestWhoCamerasDefault: under the default profile (MTCNN, alignment,
+// standardised input) every camera shot is the person expected.json says
+// it shows, camera_4 included (the notebook profile takes it for
+// sebastiano), and each answer states the profile's threshold.
+func TestWhoCamerasDefault(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(seed, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expected struct {
+		Truth map[string]any `json:"camera_truth"`
+	}
+	if err := json.Unmarshal(data, &expected); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		file := fmt.Sprintf("camera_%d.jpg", i)
+		truth, _ := expected.Truth[file].(string)
+		if truth == "" {
+			t.Fatalf("expected.json has no camera_truth for %s", file)
+		}
+		t.Run(file, func(t *testing.T) {
+			code, out, errOut := facebatch(t, "who", "--json", "--image", filepath.Join(seedCamera, file), "--gallery", seedGallery)
+			var res whoResult
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("output %q, stderr %q: %v", out, errOut, err)
+			}
+			if code != exitAccepted || res.Identity == nil || *res.Identity != truth || res.Profile == "notebook" || !(res.Threshold > 0.7) {
+				t.Errorf("exit %d, %s; want %s under the default profile and its threshold", code, out, truth)
 			}
 		})
 	}
@@ -83,7 +118,7 @@ func TestWhoAcceptance(t *testing.T) {
 // must show both, not hide the near miss.
 func TestWhoCamera4(t *testing.T) {
 	image := filepath.Join(seedCamera, "camera_4.jpg")
-	code, out, _ := facebatch(t, "who", "--image", image, "--gallery", seedGallery)
+	code, out, _ := facebatch(t, "who", "--profile", "notebook", "--image", image, "--gallery", seedGallery)
 	for _, want := range []string{"It's sebastiano, the distance is 0.39199", "1     sebastiano  0.39199", "2     dan         0.42188"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -92,7 +127,7 @@ func TestWhoCamera4(t *testing.T) {
 	if code != exitAccepted {
 		t.Errorf("exit %d, want %d", code, exitAccepted)
 	}
-	code, out, _ = facebatch(t, "who", "--image", image, "--gallery", seedGallery, "--json", "--top", "2")
+	code, out, _ = facebatch(t, "who", "--profile", "notebook", "--image", image, "--gallery", seedGallery, "--json", "--top", "2")
 	var res whoResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
@@ -137,7 +172,7 @@ func TestNotebookOutputs(t *testing.T) {
 	}
 	for _, v := range expected.Verify {
 		t.Run("verify/"+v.Image+"/"+v.Identity, func(t *testing.T) {
-			code, out, errOut := facebatch(t, "verify", "--json", "--image", image(v.Image), "--identity", v.Identity, "--gallery", seedGallery)
+			code, out, errOut := facebatch(t, "verify", "--profile", "notebook", "--json", "--image", image(v.Image), "--identity", v.Identity, "--gallery", seedGallery)
 			var res verifyResult
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("output %q, stderr %q: %v", out, errOut, err)
@@ -152,7 +187,7 @@ func TestNotebookOutputs(t *testing.T) {
 	}
 	for _, w := range expected.WhoIsIt {
 		t.Run("who/"+w.Image, func(t *testing.T) {
-			code, out, errOut := facebatch(t, "who", "--json", "--image", image(w.Image), "--gallery", seedGallery)
+			code, out, errOut := facebatch(t, "who", "--profile", "notebook", "--json", "--image", image(w.Image), "--gallery", seedGallery)
 			var res whoResult
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("output %q, stderr %q: %v", out, errOut, err)
@@ -197,7 +232,7 @@ func TestNotInDatabase(t *testing.T) {
 
 func TestThresholdFlag(t *testing.T) {
 	// camera_2 is 1.01301 from kian: a looser threshold opens the door.
-	code, out, _ := facebatch(t, "verify", "--json", "--threshold", "1.1",
+	code, out, _ := facebatch(t, "verify", "--profile", "notebook", "--json", "--threshold", "1.1",
 		"--image", filepath.Join(seedCamera, "camera_2.jpg"), "--identity", "kian", "--gallery", seedGallery)
 	var res verifyResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
@@ -268,6 +303,7 @@ func TestJobErrors(t *testing.T) {
 		{"cluster threshold out of range", []string{"identify", "--detector=none", "--cluster-threshold", "3", "--input", seedCamera, "--gallery", galleryTable, "--output", out}, "--cluster-threshold 3 is outside (0, 2]"},
 		{"clusters output is the results", []string{"identify", "--detector=none", "--clusters-output", out, "--input", seedCamera, "--gallery", galleryTable, "--output", out}, "must differ"},
 		{"empty gallery input", []string{"gallery", "--input", t.TempDir(), "--output", out}, "matched no objects"},
+		{"min face too small", []string{"gallery", "--input", seedGallery, "--output", out, "--min-face", "3"}, "--min-face 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -284,7 +320,7 @@ func TestJobErrors(t *testing.T) {
 func TestEval(t *testing.T) {
 	out := t.TempDir()
 	code, stdout, stderr := facebatch(t, "eval", "--pairs", "../../../shared/lfw-dev/pairs.txt",
-		"--images", "../../../shared/lfw-dev/images", "--out", out, "--limit", "6", "--detector", "pigo")
+		"--images", "../../../shared/lfw-dev/images", "--out", out, "--limit", "6", "--profile", "notebook", "--detector", "pigo")
 	if code != exitAccepted {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, tail(stderr, 2000))
 	}

@@ -13,7 +13,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/facebatch/facebatch/decoder"
+	"github.com/facebatch/facebatch/detector"
 	"github.com/facebatch/facebatch/encoder"
+	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/matcher"
 	"github.com/facebatch/facebatch/models"
@@ -22,6 +24,7 @@ import (
 // matchFlags are the flags verify and who share.
 type matchFlags struct {
 	image, gallery, model, profile string
+	minFace                        int
 	threshold                      float64
 	json                           bool
 }
@@ -31,6 +34,7 @@ func (f *matchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.gallery, "gallery", "", "folder of known people: NAME.jpg files or NAME/ folders of photos (required)")
 	fs.StringVar(&f.model, "model", "", "exported model folder (default $"+models.EnvModel+")")
 	fs.StringVar(&f.profile, "profile", "", "preprocessing profile of the model manifest (default: the manifest's)")
+	fs.IntVar(&f.minFace, "min-face", 0, "smallest face side to find, in pixels (default: the profile's detector's)")
 	fs.Float64Var(&f.threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the profile's, 0.7 for notebook)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of a sentence")
 }
@@ -78,10 +82,16 @@ func fail(stderr io.Writer, fs *flag.FlagSet, err error) int {
 
 // session is the loaded model plus what the two commands compute with it.
 type session struct {
-	dec       *decoder.Decoder
-	enc       *encoder.Encoder
+	dec *decoder.Decoder
+	enc *encoder.Encoder
+	// finder finds the face in each photo with the profile's detector; nil
+	// when that is "none" (the notebook's pre-cropped photos are the faces).
+	finder    *faces.Finder
 	threshold float64
 }
+
+// errNoFace means the profile's detector found no face in a photo.
+var errNoFace = errors.New("no face found")
 
 func open(f *matchFlags) (*session, error) {
 	dir := f.model
@@ -103,24 +113,53 @@ func open(f *matchFlags) (*session, error) {
 	if threshold == 0 {
 		threshold = enc.Profile().Threshold
 	}
-	return &session{dec: dec, enc: enc, threshold: threshold}, nil
+	s := &session{dec: dec, enc: enc, threshold: threshold}
+	if p := enc.Profile(); p.Detector != "none" {
+		d, err := detector.New(p.Detector, detector.Options{MinSize: f.minFace})
+		if err != nil {
+			return nil, err
+		}
+		s.finder = &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p), Align: p.Align}
+	}
+	return s, nil
 }
 
-// encodeFiles encodes whole images (the notebook's pre-cropped faces), in
-// batches so a large gallery does not build one huge tensor.
+// face is the model input for one photo: its largest face, found with the
+// profile's detector, or the whole image for detector "none".
+func (s *session) face(path string) (image.Image, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if s.finder == nil {
+		img, _, err := s.dec.Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return img, nil
+	}
+	photo, err := s.finder.Find(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	face, ok := photo.Subject()
+	if !ok {
+		return nil, fmt.Errorf("%s: %w by %s", path, errNoFace, s.finder.Detector.Name())
+	}
+	return face.Input, nil
+}
+
+// encodeFiles encodes one face per photo, in batches so a large gallery
+// does not build one huge tensor.
 func (s *session) encodeFiles(ctx context.Context, paths []string) ([][]float32, error) {
 	const batch = 32
 	var out [][]float32
 	for start := 0; start < len(paths); start += batch {
 		var imgs []image.Image
 		for _, p := range paths[start:min(start+batch, len(paths))] {
-			data, err := os.ReadFile(p)
+			img, err := s.face(p)
 			if err != nil {
 				return nil, err
-			}
-			img, _, err := s.dec.Decode(data)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", p, err)
 			}
 			imgs = append(imgs, img)
 		}

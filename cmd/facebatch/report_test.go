@@ -145,7 +145,7 @@ func TestReport(t *testing.T) {
 	if want["status_ok"] == "" || want["status_decode_error"] != "1" || want["unknown"] == "0" {
 		t.Errorf("the run lacks what the test needs: %v", want)
 	}
-	p := renderReport(t, html)
+	p := renderReport(t, html, true)
 	for key, v := range want {
 		if key == "clusters" {
 			continue
@@ -209,7 +209,7 @@ func TestReport(t *testing.T) {
 	if code != exitAccepted {
 		t.Fatalf("report: exit %d\n%s\n%s", code, stdout, tail(stderr, 3000))
 	}
-	p = renderReport(t, html2)
+	p = renderReport(t, html2, true)
 	empty, err := p.Texts(context.Background(), "[data-section=clusters] p.empty")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facebatch/facebatch/models"
 	"github.com/facebatch/facebatch/results"
 	"github.com/facebatch/facebatch/tables"
 )
@@ -82,8 +83,16 @@ func startJobServer(t *testing.T, prism string, env []string) string {
 // loader, running our binary as the SDK worker, as on Dataflow).
 func TestUniversalRunner(t *testing.T) {
 	bin, boot, prismBin := buildBinaries(t)
-	// The PROCESS workers are started by the job server, in its environment.
-	endpoint := startJobServer(t, prismBin, append(os.Environ(), "FACEBATCH_BEAM_BOOT="+boot))
+	// The PROCESS workers are started by the job server, in its
+	// environment, without $FACEBATCH_MTCNN: the MTCNN folder must reach
+	// them in the job's own config, as it would on other machines.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, models.EnvMTCNN+"=") {
+			env = append(env, kv)
+		}
+	}
+	endpoint := startJobServer(t, prismBin, append(env, "FACEBATCH_BEAM_BOOT="+boot))
 	wrapper, err := filepath.Abs("../../scripts/beam-boot.sh")
 	if err != nil {
 		t.Fatal(err)
@@ -125,21 +134,44 @@ func TestUniversalRunner(t *testing.T) {
 			if !strings.Contains(out, "6 images, 6 faces: 6 matched") {
 				t.Errorf("identify output: %s", out)
 			}
-			checkCameraResults(t, results)
+			checkCameraResults(t, results, notebookAnswers)
 		})
 	}
+	// The default profile (MTCNN, alignment) on PROCESS workers: each
+	// worker process loads the detector once, from the folder in the config.
+	t.Run("PROCESS default profile", func(t *testing.T) {
+		defaultGallery, results := filepath.Join(dir, "gallery-default"), filepath.Join(dir, "results-default")
+		job(t, "gallery", "--input", seedGallery, "--output", defaultGallery)
+		out := job(t, "identify", "--input", seedCamera, "--gallery", defaultGallery, "--output", results,
+			"--runner=universal", "--endpoint="+endpoint, "--environment_type=PROCESS",
+			`--environment_config={"command":"`+wrapper+`"}`, "--worker_binary="+bin)
+		if !strings.Contains(out, "6 images, 6 faces: 6 matched") {
+			t.Errorf("identify output: %s", out)
+		}
+		checkCameraResults(t, results, cameraTruth)
+	})
 }
 
-// checkCameraResults checks the seed camera shots got who's answers.
-func checkCameraResults(t *testing.T, dir string) {
+// The seed camera shots' answers: the notebook's (`who --profile
+// notebook`; its weights take camera_4 for sebastiano), and who they show
+// (expected.json's camera_truth), which the default profile gets.
+var (
+	notebookAnswers = map[string]string{
+		"camera_0.jpg": "younes", "camera_1.jpg": "bertrand", "camera_2.jpg": "benoit",
+		"camera_3.jpg": "bertrand", "camera_4.jpg": "sebastiano", "camera_5.jpg": "arnaud",
+	}
+	cameraTruth = map[string]string{
+		"camera_0.jpg": "younes", "camera_1.jpg": "bertrand", "camera_2.jpg": "benoit",
+		"camera_3.jpg": "bertrand", "camera_4.jpg": "dan", "camera_5.jpg": "arnaud",
+	}
+)
+
+// checkCameraResults checks the seed camera shots got the wanted answers.
+func checkCameraResults(t *testing.T, dir string, want map[string]string) {
 	t.Helper()
 	rows, err := tables.ReadAll[results.Row](context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	want := map[string]string{
-		"camera_0.jpg": "younes", "camera_1.jpg": "bertrand", "camera_2.jpg": "benoit",
-		"camera_3.jpg": "bertrand", "camera_4.jpg": "sebastiano", "camera_5.jpg": "arnaud",
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))
