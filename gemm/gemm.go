@@ -1,0 +1,244 @@
+// Package gemm runs float32 matrix products on TensorFlow's kernels (oneDNN
+// on CPUs, cuBLAS on GPUs), for the one job plain Go loops do slowly here:
+// scanning a large gallery, which is a matrix product of the queries with
+// every stored encoding. Its Scorer plugs into matcher.Gallery.SetScorer.
+package gemm
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+	"unsafe"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	"github.com/galeone/tensorflow/tensorflow/go/op"
+
+	"github.com/facebatch/facebatch/matcher"
+)
+
+// ErrGemm is wrapped by every error from TensorFlow.
+var ErrGemm = errors.New("gemm: TensorFlow failed")
+
+// Sizes of the pieces a scan is cut into: a block of queries against a
+// chunk of the base makes a score matrix of at most 512 x 32768 floats
+// (64 MB), which TensorFlow reduces to each query's top rows before any of
+// it comes back to Go.
+const (
+	queryBlock = 512
+	chunkRows  = 32768
+)
+
+// Scorer is a matcher.Scorer on TensorFlow: MatMul then TopKV2 per chunk of
+// the base, merged in Go. It holds a copy of the base in TensorFlow's
+// memory. It is safe for concurrent use.
+type Scorer struct {
+	dim     int
+	session *tf.Session
+	queries tf.Output // [n, dim]
+	base    tf.Output // [rows, dim]
+	k       tf.Output // scalar int32
+	values  tf.Output // [n, k] float32
+	indices tf.Output // [n, k] int32
+	chunks  []*tf.Tensor
+	starts  []int // first base row of each chunk
+	rows    int
+}
+
+var _ matcher.NewScorerFunc = NewScorer
+
+// NewScorer copies base (row-major, dim columns) into TensorFlow tensors
+// and builds the scoring graph.
+func NewScorer(base []float32, dim int) (matcher.Scorer, error) {
+	if dim <= 0 || len(base)%dim != 0 {
+		return nil, fmt.Errorf("%w: base of %d values is not a matrix of %d columns", matcher.ErrDimension, len(base), dim)
+	}
+	s := op.NewScope()
+	queries := op.Placeholder(s.SubScope("queries"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, int64(dim))))
+	baseIn := op.Placeholder(s.SubScope("base"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, int64(dim))))
+	k := op.Placeholder(s.SubScope("k"), tf.Int32, op.PlaceholderShape(tf.ScalarShape()))
+	scores := op.MatMul(s, queries, baseIn, op.MatMulTransposeB(true))
+	values, indices := op.TopKV2(s, scores, k, op.TopKV2Sorted(true))
+	graph, err := s.Finalize()
+	if err != nil {
+		return nil, fmt.Errorf("%w: building the graph: %v", ErrGemm, err)
+	}
+	session, err := tf.NewSession(graph, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrGemm, err)
+	}
+	sc := &Scorer{dim: dim, session: session, queries: queries, base: baseIn, k: k, values: values, indices: indices, rows: len(base) / dim}
+	for start := 0; start < sc.rows; start += chunkRows {
+		n := min(chunkRows, sc.rows-start)
+		t, err := floatTensor(base[start*dim:(start+n)*dim], n, dim)
+		if err != nil {
+			session.Close()
+			return nil, err
+		}
+		sc.chunks = append(sc.chunks, t)
+		sc.starts = append(sc.starts, start)
+	}
+	return sc, nil
+}
+
+// floatTensor copies v, a rows x cols matrix, into a TensorFlow tensor.
+func floatTensor(v []float32, rows, cols int) (*tf.Tensor, error) {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+	t, err := tf.ReadTensor(tf.Float, []int64{int64(rows), int64(cols)}, bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrGemm, err)
+	}
+	return t, nil
+}
+
+// Close ends the TensorFlow session.
+func (s *Scorer) Close() error { return s.session.Close() }
+
+// TopDots implements matcher.Scorer.
+func (s *Scorer) TopDots(queries []float32, m int) ([]float32, []int32, error) {
+	if len(queries)%s.dim != 0 {
+		return nil, nil, fmt.Errorf("%w: queries of %d values are not rows of %d", matcher.ErrDimension, len(queries), s.dim)
+	}
+	if m < 1 {
+		return nil, nil, fmt.Errorf("%w: m = %d", matcher.ErrInvalid, m)
+	}
+	nq := len(queries) / s.dim
+	dots := make([]float32, nq*m)
+	rows := make([]int32, nq*m)
+	for i := range rows {
+		rows[i] = -1
+	}
+	for q0 := 0; q0 < nq; q0 += queryBlock {
+		qn := min(queryBlock, nq-q0)
+		if err := s.block(queries[q0*s.dim:(q0+qn)*s.dim], qn, m, dots[q0*m:(q0+qn)*m], rows[q0*m:(q0+qn)*m]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return dots, rows, nil
+}
+
+// block scores qn queries against every chunk and keeps each query's m best.
+func (s *Scorer) block(queries []float32, qn, m int, dots []float32, rows []int32) error {
+	q, err := floatTensor(queries, qn, s.dim)
+	if err != nil {
+		return err
+	}
+	// Each query's best rows from every chunk, merged at the end.
+	type hit struct {
+		dot float32
+		row int32
+	}
+	hits := make([][]hit, qn)
+	for c, chunk := range s.chunks {
+		k := min(m, int(chunk.Shape()[0]))
+		kt, err := tf.NewTensor(int32(k))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrGemm, err)
+		}
+		out, err := s.session.Run(map[tf.Output]*tf.Tensor{s.queries: q, s.base: chunk, s.k: kt}, []tf.Output{s.values, s.indices}, nil)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrGemm, err)
+		}
+		vals := make([]float32, qn*k)
+		idx := make([]int32, qn*k)
+		if err := readInto(out[0], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vals))), 4*len(vals))); err != nil {
+			return err
+		}
+		if err := readInto(out[1], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(idx))), 4*len(idx))); err != nil {
+			return err
+		}
+		for i := range qn {
+			for j := range k {
+				hits[i] = append(hits[i], hit{vals[i*k+j], int32(s.starts[c]) + idx[i*k+j]})
+			}
+		}
+	}
+	for i, h := range hits {
+		// Largest first; ties to the earlier row, as matcher's scorer does.
+		slices.SortFunc(h, func(a, b hit) int {
+			if c := cmp.Compare(b.dot, a.dot); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.row, b.row)
+		})
+		for j := range min(m, len(h)) {
+			dots[i*m+j], rows[i*m+j] = h[j].dot, h[j].row
+		}
+	}
+	return nil
+}
+
+// readInto copies a tensor's raw contents (host byte order) into dst.
+func readInto(t *tf.Tensor, dst []byte) error {
+	w := fixedWriter{buf: dst}
+	if _, err := t.WriteContentsTo(&w); err != nil || w.n != len(dst) {
+		return fmt.Errorf("%w: reading a %v tensor of %d bytes into %d (%v)", ErrGemm, t.Shape(), w.n, len(dst), err)
+	}
+	return nil
+}
+
+type fixedWriter struct {
+	buf []byte
+	n   int
+}
+
+func (w *fixedWriter) Write(p []byte) (int, error) {
+	if len(p) > len(w.buf)-w.n {
+		return 0, errors.New("tensor larger than expected")
+	}
+	w.n += copy(w.buf[w.n:], p)
+	return len(p), nil
+}
+
+// Peak measures the machine's float32 matrix-product rate with TensorFlow's
+// MatMul on n x n matrices: products are run back to back for at least d,
+// after one warm-up, and the best of three rounds is returned in FLOP/s
+// (2n³ per product).
+func Peak(n int, d time.Duration) (float64, error) {
+	s := op.NewScope()
+	a := op.Placeholder(s.SubScope("a"), tf.Float)
+	b := op.Placeholder(s.SubScope("b"), tf.Float)
+	product := op.MatMul(s, a, b)
+	// Reduce on the TensorFlow side, so the n x n result is not copied out.
+	sum := op.Sum(s, product, op.Const(s.SubScope("axes"), []int32{0, 1}))
+	graph, err := s.Finalize()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrGemm, err)
+	}
+	session, err := tf.NewSession(graph, nil)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrGemm, err)
+	}
+	defer session.Close()
+	v := make([]float32, n*n)
+	for i := range v {
+		v[i] = float32(i%7) / 7
+	}
+	ta, err := floatTensor(v, n, n)
+	if err != nil {
+		return 0, err
+	}
+	run := func() error {
+		_, err := session.Run(map[tf.Output]*tf.Tensor{a: ta, b: ta}, []tf.Output{sum}, nil)
+		return err
+	}
+	if err := run(); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrGemm, err)
+	}
+	var best float64
+	for range 3 {
+		start, runs := time.Now(), 0
+		for time.Since(start) < d/3 || runs == 0 {
+			if err := run(); err != nil {
+				return 0, fmt.Errorf("%w: %v", ErrGemm, err)
+			}
+			runs++
+		}
+		rate := float64(runs) * 2 * float64(n) * float64(n) * float64(n) / time.Since(start).Seconds()
+		best = max(best, rate)
+	}
+	return best, nil
+}
+
