@@ -6,10 +6,9 @@ package gemm
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
-	"slices"
+	"sort"
 	"time"
 	"unsafe"
 
@@ -23,12 +22,12 @@ import (
 var ErrGemm = errors.New("gemm: TensorFlow failed")
 
 // Sizes of the pieces a scan is cut into: a block of queries against a
-// chunk of the base makes a score matrix of at most 512 x 32768 floats
-// (64 MB), which TensorFlow reduces to each query's top rows before any of
-// it comes back to Go.
+// chunk of the base makes a score matrix of 256 x 8192 floats (8 MB), which
+// stays in the last-level cache between MatMul writing it and TopKV2
+// reducing it to each query's top rows; nothing else comes back to Go.
 const (
-	queryBlock = 512
-	chunkRows  = 32768
+	queryBlock = 256
+	chunkRows  = 8192
 )
 
 // Scorer is a matcher.Scorer on TensorFlow: MatMul then TopKV2 per chunk of
@@ -125,12 +124,11 @@ func (s *Scorer) block(queries []float32, qn, m int, dots []float32, rows []int3
 	if err != nil {
 		return err
 	}
-	// Each query's best rows from every chunk, merged at the end.
-	type hit struct {
-		dot float32
-		row int32
+	// Each query's best rows so far, best first.
+	best := make([][]hit, qn)
+	for i := range best {
+		best[i] = make([]hit, 0, m)
 	}
-	hits := make([][]hit, qn)
 	for c, chunk := range s.chunks {
 		k := min(m, int(chunk.Shape()[0]))
 		kt, err := tf.NewTensor(int32(k))
@@ -151,23 +149,44 @@ func (s *Scorer) block(queries []float32, qn, m int, dots []float32, rows []int3
 		}
 		for i := range qn {
 			for j := range k {
-				hits[i] = append(hits[i], hit{vals[i*k+j], int32(s.starts[c]) + idx[i*k+j]})
+				h := hit{vals[i*k+j], int32(s.starts[c]) + idx[i*k+j]}
+				if !insert(&best[i], h, m) {
+					break // the chunk's rows come best first: the rest lose too
+				}
 			}
 		}
 	}
-	for i, h := range hits {
-		// Largest first; ties to the earlier row, as matcher's scorer does.
-		slices.SortFunc(h, func(a, b hit) int {
-			if c := cmp.Compare(b.dot, a.dot); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.row, b.row)
-		})
-		for j := range min(m, len(h)) {
-			dots[i*m+j], rows[i*m+j] = h[j].dot, h[j].row
+	for i, b := range best {
+		for j, h := range b {
+			dots[i*m+j], rows[i*m+j] = h.dot, h.row
 		}
 	}
 	return nil
+}
+
+type hit struct {
+	dot float32
+	row int32
+}
+
+// before orders hits best first; ties go to the earlier row, as matcher's
+// scorer does.
+func before(a, b hit) bool { return a.dot > b.dot || (a.dot == b.dot && a.row < b.row) }
+
+// insert puts h into best (sorted, at most m long) if it belongs there.
+func insert(best *[]hit, h hit, m int) bool {
+	b := *best
+	if len(b) == m && !before(h, b[m-1]) {
+		return false
+	}
+	i := sort.Search(len(b), func(i int) bool { return before(h, b[i]) })
+	if len(b) < m {
+		b = append(b, hit{})
+	}
+	copy(b[i+1:], b[i:len(b)-1])
+	b[i] = h
+	*best = b
+	return true
 }
 
 // readInto copies a tensor's raw contents (host byte order) into dst.
@@ -241,4 +260,3 @@ func Peak(n int, d time.Duration) (float64, error) {
 	}
 	return best, nil
 }
-

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/facebatch/facebatch/detector"
+	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/results"
@@ -47,6 +48,9 @@ type FaceConfig struct {
 	// Cascade is pigo's cascade, read where the pipeline is built and
 	// shipped to the workers with this config.
 	Cascade []byte
+	// Session sizes TensorFlow's threads (see encoder.PinProcess); the
+	// decoder may be the process's first session.
+	Session encoder.Session
 }
 
 // FindFaces decodes each photo and emits one record per face, or one
@@ -68,6 +72,9 @@ type findFacesFn struct {
 }
 
 func (f *findFacesFn) Setup() error {
+	if err := encoder.PinProcess(f.Config.Session); err != nil {
+		return err
+	}
 	dec, err := sharedDecoder(f.Config.MaxPixels)
 	if err != nil {
 		return err
