@@ -17,6 +17,7 @@ type identifyResult struct {
 	Images, Faces int64
 	Seconds       float64 // wall clock, process start to exit
 	MaxRSS        int64   // bytes
+	CPUSeconds    float64 // user + system
 	Err           string
 }
 
@@ -25,10 +26,10 @@ func (r identifyResult) facesS() float64  { return float64(r.Faces) / r.Seconds 
 
 // runFacebatch runs bin/facebatch with args and returns its wall time and
 // peak resident memory; stderr goes to logPath.
-func (b *bench) runFacebatch(logPath string, args ...string) (time.Duration, int64, error) {
+func (b *bench) runFacebatch(logPath string, args ...string) (time.Duration, *syscall.Rusage, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	defer log.Close()
 	cmd := exec.Command(b.facebatch, args...)
@@ -39,29 +40,30 @@ func (b *bench) runFacebatch(logPath string, args ...string) (time.Duration, int
 	err = cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		return wall, 0, fmt.Errorf("facebatch %s: %v (log: %s)", args[0], err, logPath)
+		return wall, nil, fmt.Errorf("facebatch %s: %v (log: %s)", args[0], err, logPath)
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10 // kilobytes on Linux
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return wall, nil, fmt.Errorf("no resource usage for facebatch %s", args[0])
 	}
-	return wall, rss, nil
+	return wall, ru, nil
 }
 
-// identify runs the identify job on the first n generated photos.
-func (b *bench) identify(n int, extra ...string) identifyResult {
+// identify runs the identify job on the first n generated photos; tag
+// names its output and log.
+func (b *bench) identify(n int, tag string, extra ...string) identifyResult {
 	list := filepath.Join(b.work, fmt.Sprintf("list-%d.txt", n))
 	if err := writeList(list, b.photoDir, n); err != nil {
 		return identifyResult{Err: err.Error()}
 	}
-	out := filepath.Join(b.work, fmt.Sprintf("results-%d", n))
+	out := filepath.Join(b.work, fmt.Sprintf("results-%d%s", n, tag))
 	if err := os.RemoveAll(out); err != nil {
 		return identifyResult{Err: err.Error()}
 	}
 	args := append([]string{"identify", "--manifest", list, "--gallery", b.galleryDir, "--output", out}, b.jobArgs()...)
 	args = append(args, b.identifyArgs...)
 	args = append(args, extra...)
-	wall, rss, err := b.runFacebatch(filepath.Join(b.work, fmt.Sprintf("identify-%d.log", n)), args...)
+	wall, ru, err := b.runFacebatch(filepath.Join(b.work, fmt.Sprintf("identify-%d%s.log", n, tag)), args...)
 	if err != nil {
 		return identifyResult{Err: err.Error()}
 	}
@@ -76,7 +78,8 @@ func (b *bench) identify(n int, extra ...string) identifyResult {
 	if m.Images != int64(n) {
 		return identifyResult{Err: fmt.Sprintf("identify wrote %d images, want %d", m.Images, n)}
 	}
-	return identifyResult{Images: m.Images, Faces: m.Faces, Seconds: wall.Seconds(), MaxRSS: rss}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return identifyResult{Images: m.Images, Faces: m.Faces, Seconds: wall.Seconds(), MaxRSS: ru.Maxrss << 10, CPUSeconds: cpu.Seconds()}
 }
 
 // jobArgs are the profile and detector flags both jobs get.

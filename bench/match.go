@@ -58,6 +58,8 @@ func measureMatch(n int, scorer string, newScorer matcher.NewScorerFunc, d time.
 		res.Err = err.Error()
 		return res
 	}
+	runtime.GC()
+	debug.FreeOSMemory()
 	res.RSSBytes = rssBytes() - before
 	start, done := time.Now(), 0
 	for done == 0 || time.Since(start) < d {

@@ -23,27 +23,39 @@ var ErrGemm = errors.New("gemm: TensorFlow failed")
 
 // Sizes of the pieces a scan is cut into: a block of queries against a
 // chunk of the base makes a score matrix of 256 x 8192 floats (8 MB), which
-// stays in the last-level cache between MatMul writing it and TopKV2
-// reducing it to each query's top rows; nothing else comes back to Go.
+// stays in the last-level cache between MatMul writing it and the
+// reductions reading it; only each query's top rows come back to Go.
+//
+// TopKV2 over a whole score row costs more than the product that made it,
+// so a full chunk is reduced in two steps: the maximum of each group of
+// groupRows rows, TopKV2 over those maxima (16 times fewer values), then
+// TopKV2 over the rows of the m best groups only. The m best rows are
+// always in the m best groups: a row outside them would be beaten by the
+// maxima of m other groups.
 const (
 	queryBlock = 256
 	chunkRows  = 8192
+	groupRows  = 16
 )
 
-// Scorer is a matcher.Scorer on TensorFlow: MatMul then TopKV2 per chunk of
-// the base, merged in Go. It holds a copy of the base in TensorFlow's
-// memory. It is safe for concurrent use.
+// Scorer is a matcher.Scorer on TensorFlow: a MatMul and top-m selection
+// per chunk of the base, merged in Go. It holds a copy of the base in
+// TensorFlow's memory. It is safe for concurrent use.
 type Scorer struct {
 	dim     int
 	session *tf.Session
 	queries tf.Output // [n, dim]
 	base    tf.Output // [rows, dim]
 	k       tf.Output // scalar int32
-	values  tf.Output // [n, k] float32
-	indices tf.Output // [n, k] int32
-	chunks  []*tf.Tensor
-	starts  []int // first base row of each chunk
-	rows    int
+	// Plain selection, for a chunk that is not full or a large m: TopKV2
+	// over the whole score row.
+	values, indices tf.Output // [n, k]
+	// Grouped selection: the k best groups, and the k best rows among their
+	// rows (index j is row j%groupRows of the j/groupRows-th best group).
+	groupValues, groupRowIdx, groupIdx tf.Output // [n, k]
+	chunks                             []*tf.Tensor
+	starts                             []int // first base row of each chunk
+	rows                               int
 }
 
 var _ matcher.NewScorerFunc = NewScorer
@@ -55,25 +67,34 @@ func NewScorer(base []float32, dim int) (matcher.Scorer, error) {
 		return nil, fmt.Errorf("%w: base of %d values is not a matrix of %d columns", matcher.ErrDimension, len(base), dim)
 	}
 	s := op.NewScope()
-	queries := op.Placeholder(s.SubScope("queries"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, int64(dim))))
-	baseIn := op.Placeholder(s.SubScope("base"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, int64(dim))))
-	k := op.Placeholder(s.SubScope("k"), tf.Int32, op.PlaceholderShape(tf.ScalarShape()))
-	scores := op.MatMul(s, queries, baseIn, op.MatMulTransposeB(true))
-	values, indices := op.TopKV2(s, scores, k, op.TopKV2Sorted(true))
+	sc := &Scorer{dim: dim, rows: len(base) / dim}
+	sc.queries = op.Placeholder(s.SubScope("queries"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, int64(dim))))
+	sc.base = op.Placeholder(s.SubScope("base"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, int64(dim))))
+	sc.k = op.Placeholder(s.SubScope("k"), tf.Int32, op.PlaceholderShape(tf.ScalarShape()))
+	scores := op.MatMul(s, sc.queries, sc.base, op.MatMulTransposeB(true))
+	sc.values, sc.indices = op.TopKV2(s.SubScope("plain"), scores, sc.k)
+
+	g := s.SubScope("grouped")
+	groups := op.Reshape(g.SubScope("groups"), scores, op.Const(g.SubScope("shape3"), []int32{-1, chunkRows / groupRows, groupRows}))
+	maxima := op.Max(g, groups, op.Const(g.SubScope("axis"), int32(2)))
+	_, sc.groupIdx = op.TopKV2(g.SubScope("groups"), maxima, sc.k)
+	picked := op.GatherV2(g, groups, sc.groupIdx, op.Const(g.SubScope("gatheraxis"), int32(1)), op.GatherV2BatchDims(1))
+	width := op.Mul(g, sc.k, op.Const(g.SubScope("group"), int32(groupRows)))
+	flat := op.Reshape(g.SubScope("flat"), picked, op.Pack(g, []tf.Output{op.Const(g.SubScope("all"), int32(-1)), width}))
+	sc.groupValues, sc.groupRowIdx = op.TopKV2(g.SubScope("rows"), flat, sc.k)
+
 	graph, err := s.Finalize()
 	if err != nil {
 		return nil, fmt.Errorf("%w: building the graph: %v", ErrGemm, err)
 	}
-	session, err := tf.NewSession(graph, nil)
-	if err != nil {
+	if sc.session, err = tf.NewSession(graph, nil); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrGemm, err)
 	}
-	sc := &Scorer{dim: dim, session: session, queries: queries, base: baseIn, k: k, values: values, indices: indices, rows: len(base) / dim}
 	for start := 0; start < sc.rows; start += chunkRows {
 		n := min(chunkRows, sc.rows-start)
 		t, err := floatTensor(base[start*dim:(start+n)*dim], n, dim)
 		if err != nil {
-			session.Close()
+			sc.session.Close()
 			return nil, err
 		}
 		sc.chunks = append(sc.chunks, t)
@@ -130,22 +151,41 @@ func (s *Scorer) block(queries []float32, qn, m int, dots []float32, rows []int3
 		best[i] = make([]hit, 0, m)
 	}
 	for c, chunk := range s.chunks {
-		k := min(m, int(chunk.Shape()[0]))
+		n := int(chunk.Shape()[0])
+		k := min(m, n)
 		kt, err := tf.NewTensor(int32(k))
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrGemm, err)
 		}
-		out, err := s.session.Run(map[tf.Output]*tf.Tensor{s.queries: q, s.base: chunk, s.k: kt}, []tf.Output{s.values, s.indices}, nil)
+		grouped := n == chunkRows && k <= chunkRows/groupRows
+		fetch := []tf.Output{s.values, s.indices}
+		if grouped {
+			fetch = []tf.Output{s.groupValues, s.groupRowIdx, s.groupIdx}
+		}
+		out, err := s.session.Run(map[tf.Output]*tf.Tensor{s.queries: q, s.base: chunk, s.k: kt}, fetch, nil)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrGemm, err)
 		}
 		vals := make([]float32, qn*k)
 		idx := make([]int32, qn*k)
-		if err := readInto(out[0], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(vals))), 4*len(vals))); err != nil {
+		if err := readInto(out[0], asBytes(vals)); err != nil {
 			return err
 		}
-		if err := readInto(out[1], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(idx))), 4*len(idx))); err != nil {
+		if err := readInto(out[1], asBytes(idx)); err != nil {
 			return err
+		}
+		if grouped {
+			// Turn an index among the picked groups' rows into a chunk row.
+			groupIdx := make([]int32, qn*k)
+			if err := readInto(out[2], asBytes(groupIdx)); err != nil {
+				return err
+			}
+			for i := range qn {
+				for j := range k {
+					at := idx[i*k+j]
+					idx[i*k+j] = groupIdx[i*k+int(at)/groupRows]*groupRows + at%groupRows
+				}
+			}
 		}
 		for i := range qn {
 			for j := range k {
@@ -187,6 +227,11 @@ func insert(best *[]hit, h hit, m int) bool {
 	b[i] = h
 	*best = b
 	return true
+}
+
+// asBytes is v's memory as bytes, in host byte order.
+func asBytes[T float32 | int32](v []T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
 }
 
 // readInto copies a tensor's raw contents (host byte order) into dst.

@@ -131,3 +131,32 @@ func TestPeak(t *testing.T) {
 		t.Errorf("Peak = %.3g FLOP/s", flops)
 	}
 }
+
+// BenchmarkScorer reports the scan rate in GFLOP/s (2·rows·dim per query);
+// `make bench` sets it against the sgemm peak.
+func BenchmarkScorer(b *testing.B) {
+	r := rand.New(rand.NewSource(3))
+	for _, rows := range []int{100000, 1000000} {
+		base := make([]float32, 0, rows*128)
+		for range rows {
+			base = append(base, randUnit(r, 128)...)
+		}
+		var queries []float32
+		for range 256 {
+			queries = append(queries, randUnit(r, 128)...)
+		}
+		s, err := gemm.NewScorer(base, 128)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprint("rows=", rows), func(b *testing.B) {
+			for range b.N {
+				if _, _, err := s.TopDots(queries, 16); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*256*2*float64(rows)*128/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		s.Close()
+	}
+}
