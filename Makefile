@@ -33,7 +33,7 @@ test: setup vet
 BENCH_FLAGS ?=
 bench: build
 	$(GO) build -o bin/bench ./bench
-	source ./$(ENV_FILE) && bin/bench -facebatch bin/facebatch -python "$$(bench/venv.sh)" \
+	py=$$(bench/venv.sh) && source ./$(ENV_FILE) && bin/bench -facebatch bin/facebatch -python "$$py" \
 		$(if $(BENCH_QUICK),-quick) $(BENCH_FLAGS)
 
 demo: build
