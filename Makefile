@@ -27,9 +27,14 @@ vet: setup
 test: setup vet
 	$(GO) test -count=1 -timeout 60m ./...
 
-bench: setup
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./encoder/
-	$(GO) test -run '^$$' -bench . ./cluster/
+# bench: the throughput report (bench/main.go; README, "Benchmarks"). The
+# Python baselines run in their own cached venv (bench/venv.sh).
+# BENCH_QUICK=1 is a smoke run with tiny sizes; BENCH_FLAGS passes more flags.
+BENCH_FLAGS ?=
+bench: build
+	$(GO) build -o bin/bench ./bench
+	py=$$(bench/venv.sh) && source ./$(ENV_FILE) && bin/bench -facebatch bin/facebatch -python "$$py" \
+		$(if $(BENCH_QUICK),-quick) $(BENCH_FLAGS)
 
 demo: build
 	scripts/demo.sh bin/facebatch

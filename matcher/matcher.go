@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 )
 
 // DefaultThreshold is the notebook's: distance < 0.7 opens the door.
@@ -42,6 +43,14 @@ type Gallery struct {
 	index     map[string]int // identity -> index into names
 	vectors   []float32      // all encodings back to back, dim values each
 	owner     []int          // encoding -> identity index
+
+	// IdentifyBatch's scorer over vectors, made on first use (and again
+	// after an Add) by newScorer.
+	mu        sync.Mutex
+	newScorer NewScorerFunc
+	scorer    Scorer
+	scored    int     // encodings the scorer holds
+	members   [][]int // identity -> its encodings
 }
 
 // NewGallery returns an empty gallery that accepts distances below threshold,

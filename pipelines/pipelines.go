@@ -22,6 +22,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/facebatch/facebatch/detector"
+	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/gallery"
@@ -51,6 +52,10 @@ type Common struct {
 	MaxPixels int
 	// BatchSize is the number of faces per model run.
 	BatchSize int
+	// Inflight is the number of batches encoded at once (0: 1).
+	Inflight int
+	// Session tunes TensorFlow's threads and devices.
+	Session encoder.Session
 	// Shards is the number of Parquet part files written.
 	Shards int
 	// RunID names this run in every row; "" makes one from the clock.
@@ -115,7 +120,7 @@ func (c *Common) prepare() error {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 	}
-	if c.MaxBytes < 0 || c.MaxPixels < 0 || c.BatchSize < 0 || c.Shards < 0 || c.MinFaceSize < 0 {
+	if c.MaxBytes < 0 || c.MaxPixels < 0 || c.BatchSize < 0 || c.Inflight < 0 || c.Shards < 0 || c.MinFaceSize < 0 {
 		return fmt.Errorf("%w: negative limits", ErrConfig)
 	}
 	if c.MinFaceSize != 0 && c.MinFaceSize < detector.SmallestMinSize {
@@ -167,11 +172,12 @@ func (c *Common) faceConfig() transforms.FaceConfig {
 		Height:      c.manifest.Input.Height,
 		Cascade:     c.cascade,
 		MTCNNDir:    c.mtcnnDir,
+		Session:     c.Session,
 	}
 }
 
 func (c *Common) encodeConfig() transforms.EncodeConfig {
-	return transforms.EncodeConfig{ModelDir: c.ModelDir, Profile: c.Profile, BatchSize: c.BatchSize}
+	return transforms.EncodeConfig{ModelDir: c.ModelDir, Profile: c.Profile, BatchSize: c.BatchSize, Inflight: c.Inflight, Session: c.Session}
 }
 
 // startOutput checks the output can be written and removes an earlier

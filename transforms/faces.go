@@ -12,6 +12,7 @@ import (
 
 	"github.com/facebatch/facebatch/decoder"
 	"github.com/facebatch/facebatch/detector"
+	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/results"
@@ -57,6 +58,9 @@ type FaceConfig struct {
 	// MTCNNDir is the exported MTCNN detector, an absolute path the
 	// workers can read (the launcher's $FACEBATCH_MTCNN).
 	MTCNNDir string
+	// Session sizes TensorFlow's threads (see encoder.PinProcess); the
+	// decoder may be the process's first session.
+	Session encoder.Session
 }
 
 // FindFaces decodes each photo and emits one record per face, or one
@@ -78,6 +82,9 @@ type findFacesFn struct {
 }
 
 func (f *findFacesFn) Setup() error {
+	if err := encoder.PinProcess(f.Config.Session); err != nil {
+		return err
+	}
 	dec, err := sharedDecoder(f.Config.MaxPixels)
 	if err != nil {
 		return err

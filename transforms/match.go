@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/facebatch/facebatch/gallery"
+	"github.com/facebatch/facebatch/gemm"
 	"github.com/facebatch/facebatch/matcher"
 	"github.com/facebatch/facebatch/results"
 )
@@ -27,6 +28,15 @@ var (
 	facesMatched = beam.NewCounter("facebatch", "faces_matched")
 	facesUnknown = beam.NewCounter("facebatch", "faces_unknown")
 	imagesDone   = beam.NewCounter("facebatch", "images_done")
+)
+
+// Faces are matched matchBatch at a time, so that scanning the gallery is
+// one matrix product per batch. From tfScanFrom encodings on, the product
+// runs on TensorFlow's kernels (package gemm); below that, Go's loops cost
+// less than a session run.
+const (
+	matchBatch = 256
+	tfScanFrom = 4096
 )
 
 // MatchConfig is what every result row records about how it was made.
@@ -58,6 +68,7 @@ type matchFn struct {
 	once       sync.Once
 	gallery    *matcher.Gallery
 	galleryErr error
+	pending    []FaceRecord // encoded faces waiting for a batch
 
 	start, lastLog time.Time
 	images, faces  int64
@@ -68,15 +79,72 @@ func (f *matchFn) ProcessElement(ctx context.Context, r FaceRecord, rows func(*g
 	// element costs milliseconds each on a large gallery.
 	f.once.Do(func() {
 		f.gallery, f.galleryErr = gallery.Build(collect(rows), f.Config.Threshold)
+		if f.galleryErr == nil && f.gallery.Len() >= tfScanFrom {
+			f.gallery.SetScorer(gemm.NewScorer)
+		}
 	})
 	if f.galleryErr != nil {
 		return f.galleryErr
+	}
+	f.progress(ctx, r)
+	if r.HasFace() && r.Embedding != nil {
+		f.pending = append(f.pending, r)
+		if len(f.pending) >= matchBatch {
+			return f.flush(ctx, emit, unknown)
+		}
+		return nil
 	}
 	out, err := resultRow(r, f.gallery, f.Config, time.Now())
 	if err != nil {
 		return err
 	}
-	f.progress(ctx, r)
+	f.emit(ctx, r, out, emit, unknown)
+	return nil
+}
+
+func (f *matchFn) FinishBundle(ctx context.Context, _ func(*gallery.Row) bool, emit func(results.Row), unknown func(UnknownFace)) error {
+	return f.flush(ctx, emit, unknown)
+}
+
+func (f *matchFn) Teardown() error {
+	if f.gallery != nil {
+		return f.gallery.Close()
+	}
+	return nil
+}
+
+// flush matches the pending faces in one IdentifyBatch call: the gallery
+// scan becomes one matrix product for all of them.
+func (f *matchFn) flush(ctx context.Context, emit func(results.Row), unknown func(UnknownFace)) error {
+	if len(f.pending) == 0 {
+		return nil
+	}
+	embs := make([][]float32, len(f.pending))
+	for i, r := range f.pending {
+		embs[i] = r.Embedding
+	}
+	now := time.Now()
+	ids, batchErr := f.gallery.IdentifyBatch(embs, f.Config.TopK)
+	for i, r := range f.pending {
+		var out results.Row
+		if batchErr != nil {
+			// Find the face at fault and report it as resultRow does.
+			var err error
+			if out, err = resultRow(r, f.gallery, f.Config, now); err != nil {
+				return err
+			}
+		} else {
+			out = withMatch(baseRow(r, f.Config, now), r, ids[i], f.Config)
+		}
+		f.emit(ctx, r, out, emit, unknown)
+	}
+	f.pending = f.pending[:0]
+	return nil
+}
+
+// emit counts and emits r's row; a face that matched no one also goes to
+// unknown, with its embedding, for clustering.
+func (f *matchFn) emit(ctx context.Context, r FaceRecord, out results.Row, emit func(results.Row), unknown func(UnknownFace)) {
 	switch {
 	case out.Accepted:
 		facesMatched.Inc(ctx, 1)
@@ -85,7 +153,6 @@ func (f *matchFn) ProcessElement(ctx context.Context, r FaceRecord, rows func(*g
 		unknown(UnknownFace{URI: r.Ref.URI, Index: r.Index, X: r.X, Y: r.Y, W: r.W, H: r.H, TakenAt: r.TakenAt, Embedding: r.Embedding})
 	}
 	emit(out)
-	return nil
 }
 
 func (f *matchFn) progress(ctx context.Context, r FaceRecord) {
@@ -113,6 +180,20 @@ func (f *matchFn) progress(ctx context.Context, r FaceRecord) {
 
 // resultRow is the results row for one record.
 func resultRow(r FaceRecord, g *matcher.Gallery, cfg MatchConfig, now time.Time) (results.Row, error) {
+	row := baseRow(r, cfg, now)
+	if !r.HasFace() || r.Embedding == nil { // no face, or the encoder failed on it; Status says how
+		return row, nil
+	}
+	id, err := g.Identify(r.Embedding, cfg.TopK)
+	if err != nil {
+		return row, fmt.Errorf("transforms: matching %s face %d: %w", r.Ref.URI, r.Index, err)
+	}
+	return withMatch(row, r, id, cfg), nil
+}
+
+// baseRow is a record's row before matching: the image, the run, and the
+// face's box when there is one.
+func baseRow(r FaceRecord, cfg MatchConfig, now time.Time) results.Row {
 	row := results.Row{
 		RunID:          cfg.RunID,
 		ImageURI:       r.Ref.URI,
@@ -134,18 +215,16 @@ func resultRow(r FaceRecord, g *matcher.Gallery, cfg MatchConfig, now time.Time)
 		row.Error = ptr(r.Error)
 	}
 	if !r.HasFace() {
-		return row, nil
+		return row
 	}
 	row.FaceIndex = ptr(int32(r.Index))
 	row.BoxX, row.BoxY, row.BoxW, row.BoxH = ptr(int32(r.X)), ptr(int32(r.Y)), ptr(int32(r.W)), ptr(int32(r.H))
 	row.DetectorScore = ptr(r.Score)
-	if r.Embedding == nil { // the encoder failed on this face; Status says how
-		return row, nil
-	}
-	id, err := g.Identify(r.Embedding, cfg.TopK)
-	if err != nil {
-		return row, fmt.Errorf("transforms: matching %s face %d: %w", r.Ref.URI, r.Index, err)
-	}
+	return row
+}
+
+// withMatch fills in a face's match.
+func withMatch(row results.Row, r FaceRecord, id matcher.Identification, cfg MatchConfig) results.Row {
 	row.Distance = ptr(id.Distance)
 	row.Accepted = id.Accepted
 	if id.Accepted {
@@ -160,7 +239,7 @@ func resultRow(r FaceRecord, g *matcher.Gallery, cfg MatchConfig, now time.Time)
 	if cfg.WithEmbeddings {
 		row.Embedding = r.Embedding
 	}
-	return row, nil
+	return row
 }
 
 func ptr[T any](v T) *T { return &v }

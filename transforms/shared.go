@@ -57,8 +57,9 @@ func sharedDetector(name string, opts detector.Options) (detector.Detector, erro
 	})
 }
 
-func sharedEncoder(dir, profile string) (*encoder.Encoder, error) {
-	return encoders.get(dir+"\x00"+profile, func() (*encoder.Encoder, error) {
-		return encoder.Load(dir, encoder.Options{Profile: profile})
+func sharedEncoder(dir, profile string, session encoder.Session) (*encoder.Encoder, error) {
+	key := fmt.Sprintf("%s\x00%s\x00%+v", dir, profile, session)
+	return encoders.get(key, func() (*encoder.Encoder, error) {
+		return encoder.Load(dir, encoder.Options{Profile: profile, Session: session})
 	})
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestQuickRun builds facebatch and the bench, runs the bench's smoke mode
+// (tiny sizes, no Python baselines: their venv is a 1.5 GB install that
+// `make test` should not need) and checks that every stage reported and
+// that the SUMMARY line carries every field with a number, or n/a for the
+// skipped baselines.
+func TestQuickRun(t *testing.T) {
+	dir := t.TempDir()
+	bin := map[string]string{"facebatch": "../cmd/facebatch", "bench": "."}
+	for name, pkg := range bin {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("building %s: %v\n%s", pkg, err, out)
+		}
+	}
+	cmd := exec.Command(filepath.Join(dir, "bench"), "-quick", "-facebatch", filepath.Join(dir, "facebatch"),
+		"-work", filepath.Join(dir, "work"), "-photos", filepath.Join(dir, "photos"))
+	cmd.Dir = ".."
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench -quick: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+	text := string(out)
+	for _, want := range []string{"1. Encode bound", "bound:", "2. identify end to end", "steady state", "3. The same photos", "4. Matching", "sgemm peak", "5. Peak RSS"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	num := `[0-9]+(\.[0-9]+)?`
+	summary := regexp.MustCompile(`(?m)^SUMMARY e2e_img_s=` + num + ` bound_img_s=` + num + ` e2e_over_bound=` + num +
+		` over_notebook_loop=n/a over_beam_python=n/a match_over_sgemm=` + num + ` rss_20k_over_1k=` + num + `$`)
+	if !summary.MatchString(text) {
+		t.Errorf("no complete SUMMARY line in:\n%s", text)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "work", "identify.prof")); err != nil {
+		t.Errorf("no CPU profile of the identify run: %v", err)
+	}
+}

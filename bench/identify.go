@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/facebatch/facebatch/tables"
+)
+
+type identifyResult struct {
+	Images, Faces int64
+	Seconds       float64 // wall clock, process start to exit
+	MaxRSS        int64   // bytes
+	CPUSeconds    float64 // user + system
+	Err           string
+}
+
+func (r identifyResult) imagesS() float64 { return float64(r.Images) / r.Seconds }
+func (r identifyResult) facesS() float64  { return float64(r.Faces) / r.Seconds }
+
+// runFacebatch runs bin/facebatch with args and returns its wall time and
+// peak resident memory; stderr goes to logPath.
+func (b *bench) runFacebatch(logPath string, args ...string) (time.Duration, *syscall.Rusage, error) {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer log.Close()
+	cmd := exec.Command(b.facebatch, args...)
+	cmd.Stderr = log
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return wall, nil, fmt.Errorf("facebatch %s: %v (log: %s)", args[0], err, logPath)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return wall, nil, fmt.Errorf("no resource usage for facebatch %s", args[0])
+	}
+	return wall, ru, nil
+}
+
+// identify runs the identify job on the first n generated photos; tag
+// names its output and log.
+func (b *bench) identify(n int, tag string, extra ...string) identifyResult {
+	list := filepath.Join(b.work, fmt.Sprintf("list-%d.txt", n))
+	if err := writeList(list, b.photoDir, n); err != nil {
+		return identifyResult{Err: err.Error()}
+	}
+	out := filepath.Join(b.work, fmt.Sprintf("results-%d%s", n, tag))
+	if err := os.RemoveAll(out); err != nil {
+		return identifyResult{Err: err.Error()}
+	}
+	args := append([]string{"identify", "--manifest", list, "--gallery", b.galleryDir, "--output", out}, b.jobArgs()...)
+	args = append(args, b.identifyArgs...)
+	args = append(args, extra...)
+	wall, ru, err := b.runFacebatch(filepath.Join(b.work, fmt.Sprintf("identify-%d%s.log", n, tag)), args...)
+	if err != nil {
+		return identifyResult{Err: err.Error()}
+	}
+	data, err := os.ReadFile(filepath.Join(out, tables.MarkerFile))
+	if err != nil {
+		return identifyResult{Err: err.Error()}
+	}
+	var m tables.Marker
+	if err := json.Unmarshal(data, &m); err != nil {
+		return identifyResult{Err: err.Error()}
+	}
+	if m.Images != int64(n) {
+		return identifyResult{Err: fmt.Sprintf("identify wrote %d images, want %d", m.Images, n)}
+	}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return identifyResult{Images: m.Images, Faces: m.Faces, Seconds: wall.Seconds(), MaxRSS: ru.Maxrss << 10, CPUSeconds: cpu.Seconds()}
+}
+
+// jobArgs are the profile and detector flags both jobs get.
+func (b *bench) jobArgs() []string {
+	var args []string
+	if b.profile != "" {
+		args = append(args, "--profile", b.profile)
+	}
+	if b.detector != "" {
+		args = append(args, "--detector", b.detector)
+	}
+	return args
+}
+
+// buildGallery encodes the source photos' train folder as the gallery.
+func (b *bench) buildGallery() error {
+	if err := os.RemoveAll(b.galleryDir); err != nil {
+		return err
+	}
+	args := append([]string{"gallery", "--input", filepath.Join(b.sourceDir, "train"), "--output", b.galleryDir}, b.jobArgs()...)
+	_, _, err := b.runFacebatch(filepath.Join(b.work, "gallery.log"), args...)
+	return err
+}

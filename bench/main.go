@@ -1,0 +1,422 @@
+// Command bench measures facebatch's throughput on this machine and prints,
+// side by side: the encode bound (the SavedModel alone, from Go, at its
+// best batch size and thread settings), the identify job end to end on a
+// generated photo set, the same work done the ways users do it today in
+// Python (the notebook's loop, Beam Python RunInference), gallery matching
+// against the machine's sgemm peak, and peak memory at two input sizes. It
+// ends with one SUMMARY line. `make bench` runs it; see README, "Benchmarks".
+//
+//	go run ./bench -facebatch bin/facebatch -python $VENV/bin/python [-quick]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/facebatch/facebatch/encoder"
+	"github.com/facebatch/facebatch/gemm"
+	"github.com/facebatch/facebatch/models"
+)
+
+// bench holds the run's settings and paths.
+type bench struct {
+	self, facebatch, python, scriptDir string
+	modelDir, savedModel, profile      string
+	detector                           string
+	sourceDir, photoDir, work          string
+	galleryDir                         string
+	encodeSeconds                      float64
+	identifyArgs                       []string
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "encode-child" {
+		if err := encodeChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench encode-child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// settings are the flags.
+type settings struct {
+	n, rssSmall, rssLarge int
+	quick                 bool
+	batches               string
+	galleries             string
+	matchSeconds          float64
+	cpuProfile            string
+	variants              bool
+	layouts               bool
+}
+
+func run(args []string, stdout io.Writer) error {
+	var b bench
+	var s settings
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&b.facebatch, "facebatch", "bin/facebatch", "the facebatch binary to measure")
+	fs.StringVar(&b.python, "python", "", "Python of the bench venv (bench/venv.sh); empty skips the Python baselines")
+	fs.StringVar(&b.modelDir, "model", "", "exported model folder (default $FACEBATCH_MODEL)")
+	fs.StringVar(&b.profile, "profile", "", "preprocessing profile (default: the manifest's)")
+	fs.StringVar(&b.detector, "detector", "", "face detector (default: the jobs' default)")
+	fs.StringVar(&b.work, "work", "out/bench", "scratch folder: lists, gallery, results, logs, profile")
+	fs.StringVar(&b.photoDir, "photos", "", "cache folder of generated photos (default $FACEBATCH_CACHE/bench/photos-"+photoSetVersion+")")
+	fs.StringVar(&b.sourceDir, "sources", os.Getenv("FACEBATCH_DEMO_DATA"), "the 5-celebrity photos setup unpacked (train/ and val/)")
+	fs.IntVar(&s.n, "n", 2000, "photos for the end-to-end run and the Python baselines")
+	fs.IntVar(&s.rssSmall, "rss-small", 1000, "photos for the smaller memory run")
+	fs.IntVar(&s.rssLarge, "rss-large", 20000, "photos for the larger memory run")
+	fs.StringVar(&s.batches, "batches", "1,8,16,32,64", "encoder batch sizes to try")
+	fs.StringVar(&s.galleries, "galleries", "1000,100000,1000000", "synthetic gallery sizes to match against")
+	fs.Float64Var(&b.encodeSeconds, "encode-seconds", 3, "measuring time per encoder setting")
+	fs.Float64Var(&s.matchSeconds, "match-seconds", 2, "measuring time per gallery")
+	fs.BoolVar(&s.variants, "variants", true, "also measure XLA, bfloat16 and oneDNN switches (not part of the bound)")
+	fs.BoolVar(&s.layouts, "layouts", true, "try thread layouts at the best batch size")
+	fs.BoolVar(&s.quick, "quick", false, "a smoke run: tiny sizes, short timings")
+	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "Go CPU profile of the end-to-end run (default <work>/identify.prof)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if s.quick {
+		// Flags given explicitly keep their values.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		quick := map[string]string{"n": "24", "rss-small": "24", "rss-large": "64", "batches": "8", "galleries": "1000,20000",
+			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false"}
+		for name, v := range quick {
+			if !set[name] {
+				fs.Set(name, v)
+			}
+		}
+	}
+	if err := b.prepare(&s); err != nil {
+		return err
+	}
+	return b.runAll(s, stdout)
+}
+
+func (b *bench) prepare(s *settings) error {
+	var err error
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	if b.facebatch, err = filepath.Abs(b.facebatch); err != nil {
+		return err
+	}
+	if _, err := os.Stat(b.facebatch); err != nil {
+		return fmt.Errorf("%w (run make build)", err)
+	}
+	if b.modelDir == "" {
+		if b.modelDir, err = models.DefaultDir(); err != nil {
+			return err
+		}
+	}
+	m, err := models.Load(b.modelDir)
+	if err != nil {
+		return err
+	}
+	b.savedModel = m.SavedModelDir()
+	if b.profile == "" {
+		b.profile = m.DefaultProfile
+	}
+	if b.sourceDir == "" {
+		return errors.New("no source photos: set FACEBATCH_DEMO_DATA (source .facebatch.env) or -sources")
+	}
+	if b.photoDir == "" {
+		cache := os.Getenv("FACEBATCH_CACHE")
+		if cache == "" {
+			dir, err := os.UserCacheDir()
+			if err != nil {
+				return err
+			}
+			cache = filepath.Join(dir, "facebatch")
+		}
+		b.photoDir = filepath.Join(cache, "bench", "photos-"+photoSetVersion)
+	}
+	if b.work, err = filepath.Abs(b.work); err != nil {
+		return err
+	}
+	b.galleryDir = filepath.Join(b.work, "gallery")
+	if err := os.MkdirAll(b.work, 0o755); err != nil {
+		return err
+	}
+	if s.cpuProfile == "" {
+		s.cpuProfile = filepath.Join(b.work, "identify.prof")
+	}
+	// The Python scripts sit next to this file in the source tree.
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	for _, dir := range []string{filepath.Join(wd, "bench"), wd} {
+		if _, err := os.Stat(filepath.Join(dir, "notebook_loop.py")); err == nil {
+			b.scriptDir = dir
+		}
+	}
+	if b.python != "" && b.scriptDir == "" {
+		return errors.New("bench/notebook_loop.py not found: run from the repository root")
+	}
+	return nil
+}
+
+func (b *bench) runAll(s settings, w io.Writer) error {
+	start := time.Now()
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("facebatch bench: %s, %d CPUs (GOMAXPROCS %d), load average at start %s", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), loadAvg())
+	p("model %s, profile %s, detector %s", b.savedModel, b.profile, orDefault(b.detector, "the jobs' default"))
+
+	t := time.Now()
+	largest := max(s.n, s.rssSmall, s.rssLarge)
+	if err := ensurePhotos(b.photoDir, b.sourceDir, largest); err != nil {
+		return fmt.Errorf("generating photos: %w", err)
+	}
+	p("photos: %d generated from %s (flips, crops, rescales; cached in %s) ready in %.1fs", largest, b.sourceDir, b.photoDir, time.Since(t).Seconds())
+
+	// 1. The encode bound.
+	p("\n1. Encode bound: the SavedModel alone, from Go, on pre-decoded 160x160 faces (%gs per setting)", b.encodeSeconds)
+	bound := b.encodeBound(s, p)
+	if bound.Err != "" {
+		return fmt.Errorf("encode bound: %s", bound.Err)
+	}
+	cfg := bound.Config
+	b.identifyArgs = []string{"--batch-size", strconv.Itoa(cfg.Batch), "--inflight", strconv.Itoa(cfg.Streams),
+		"--intra-op-threads", strconv.Itoa(cfg.Session.IntraOpThreads), "--inter-op-threads", strconv.Itoa(cfg.Session.InterOpThreads)}
+
+	// 2 and 5. Identify end to end, and its memory at two sizes.
+	if err := b.buildGallery(); err != nil {
+		return fmt.Errorf("gallery: %w", err)
+	}
+	p("\n2. identify end to end: local runner, Parquet output, gallery of the 93 train photos; flags %s", strings.Join(b.identifyArgs, " "))
+	p("   %8s %9s %9s %9s %9s %10s %10s", "photos", "faces", "wall s", "images/s", "faces/s", "peak RSS", "CPUs busy")
+	runs := map[int]identifyResult{}
+	for _, n := range uniqueSorted(s.rssSmall, s.n, s.rssLarge) {
+		var extra []string
+		if n == s.n {
+			extra = []string{"--cpuprofile", s.cpuProfile}
+		}
+		r := b.identify(n, "", extra...)
+		if r.Err != "" {
+			return fmt.Errorf("identify on %d photos: %s", n, r.Err)
+		}
+		runs[n] = r
+		p("   %8d %9d %9.1f %9.1f %9.1f %10s %10.2f", n, r.Faces, r.Seconds, r.imagesS(), r.facesS(), mib(r.MaxRSS), r.CPUSeconds/r.Seconds)
+	}
+	small, large := runs[s.rssSmall], runs[s.rssLarge]
+	// Start-up (loading the model, building the pipeline) is paid once per
+	// run; the difference between the two sizes is the steady rate.
+	steady := float64(large.Images-small.Images) / (large.Seconds - small.Seconds)
+	steadyFaces := float64(large.Faces-small.Faces) / (large.Seconds - small.Seconds)
+	if large.Images > small.Images && steady > 0 && steady >= large.imagesS() {
+		p("   steady state (%d-photo run minus %d-photo run): %.1f images/s, %.1f faces/s; start-up about %.1fs",
+			s.rssLarge, s.rssSmall, steady, steadyFaces, small.Seconds-float64(small.Images)/steady)
+	} else {
+		// Runs this small (or a machine this busy) leave the difference
+		// within the noise; the larger run's own rate is the safe figure.
+		steady, steadyFaces = large.imagesS(), large.facesS()
+		p("   steady state: the runs are too close to tell start-up apart; using the %d-photo run's wall rate, %.1f images/s", s.rssLarge, steady)
+	}
+	p("   CPU profile of the %d-photo run: %s (go tool pprof -top %s %s)", s.n, s.cpuProfile, b.facebatch, s.cpuProfile)
+	if s.variants {
+		// identify's one precision option (README, "Precision and compilers").
+		r := b.identify(s.n, "-bf16", "--bf16")
+		if r.Err != "" {
+			return fmt.Errorf("identify --bf16: %s", r.Err)
+		}
+		p("   with --bf16 on the %d photos: %.1f images/s, %.1f faces/s wall (fp32: %.1f, %.1f)", s.n, r.imagesS(), r.facesS(), runs[s.n].imagesS(), runs[s.n].facesS())
+	}
+
+	// 3. The Python baselines.
+	p("\n3. The same photos the ways users do it today (Python, same SavedModel; notebook preprocessing, no detection)")
+	var notebook, beamPy pythonResult
+	if b.python == "" {
+		p("   skipped (no -python)")
+	} else {
+		p("   %-34s %8s %9s %9s %12s %10s", "", "photos", "steady s", "images/s", "wall images/s", "peak RSS")
+		notebook = b.runPython("notebook_loop.py", s.n)
+		beamPy = b.runPython("beam_runinference.py", s.n, "--output", filepath.Join(b.work, "beam-results"))
+		for _, r := range []struct {
+			name string
+			r    pythonResult
+		}{{"(a) notebook loop", notebook}, {"(b) Beam RunInference, DirectRunner", beamPy}} {
+			if r.r.Err != "" {
+				p("   %-34s error: %s", r.name, r.r.Err)
+				continue
+			}
+			p("   %-34s %8d %9.1f %9.1f %12.1f %10s", r.name, r.r.Images, r.r.Seconds, r.r.imagesS(), float64(r.r.Images)/r.r.TotalSeconds, mib(r.r.MaxRSS))
+		}
+		e2e := runs[s.n]
+		p("   facebatch identify on the same %d photos: %.1f images/s wall (steady %.1f)", s.n, e2e.imagesS(), steady)
+	}
+
+	// 4. Matching.
+	p("\n4. Matching: IdentifyBatch, top-3, random unit encodings (128-d), one per identity")
+	peak, err := gemm.Peak(2048, time.Duration(3*s.matchSeconds*float64(time.Second)))
+	if err != nil {
+		return err
+	}
+	p("   sgemm peak (TensorFlow MatMul, 2048x2048 float32, same runtime): %.1f GFLOP/s", peak/1e9)
+	p("   %-12s %-11s %12s %10s %9s %12s", "identities", "scorer", "queries/s", "GFLOP/s", "of peak", "memory")
+	var largestMatch matchResult
+	for _, n := range parseInts(s.galleries) {
+		for _, name := range []string{"tensorflow", "go"} {
+			if name == "go" && n > 100000 {
+				continue // minutes at the pure-Go rate; the 100k row shows the ratio
+			}
+			r := measureMatch(n, name, scorers[name], time.Duration(s.matchSeconds*float64(time.Second)))
+			if r.Err != "" {
+				return fmt.Errorf("matching: %s", r)
+			}
+			p("   %-12d %-11s %12.0f %10.1f %8.1f%% %12s", n, name, r.QueriesS, r.FLOPS/1e9, 100*r.FLOPS/peak, mib(r.RSSBytes))
+			if name == "tensorflow" {
+				largestMatch = r
+			}
+		}
+	}
+
+	// 5. Memory.
+	p("\n5. Peak RSS of identify: %s at %d photos, %s at %d photos (x%.3f)", mib(small.MaxRSS), s.rssSmall, mib(large.MaxRSS), s.rssLarge, float64(large.MaxRSS)/float64(small.MaxRSS))
+
+	p("\nRatios:")
+	p("   e2e (steady) / encode bound:           %.3f", steady/bound.ImagesS)
+	if b.python != "" && notebook.Err == "" && beamPy.Err == "" {
+		p("   e2e / notebook loop (steady):          %.2f", steady/notebook.imagesS())
+		p("   e2e / Beam Python RunInference:        %.2f", steady/beamPy.imagesS())
+	}
+	p("   match %d identities / sgemm peak: %.3f", largestMatch.Identities, largestMatch.FLOPS/peak)
+	p("   peak RSS %d / %d photos:         %.3f", s.rssLarge, s.rssSmall, float64(large.MaxRSS)/float64(small.MaxRSS))
+	p("bench took %.0fs; load average at end %s", time.Since(start).Seconds(), loadAvg())
+	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f",
+		steady, bound.ImagesS, steady/bound.ImagesS,
+		ratio(steady, notebook), ratio(steady, beamPy),
+		largestMatch.FLOPS/peak, float64(large.MaxRSS)/float64(small.MaxRSS))
+	return nil
+}
+
+// encodeBound tries the batch sizes with TensorFlow's default threads, then
+// thread layouts at the best batch, and returns the fastest fp32 setting.
+// XLA and the bfloat16 switches are measured after, for information.
+func (b *bench) encodeBound(s settings, p func(string, ...any)) encodeResult {
+	var best encodeResult
+	try := func(cfg encodeConfig, inBound bool) encodeResult {
+		r := b.measureEncode(cfg)
+		mark := ""
+		if !inBound {
+			mark = "  (variant, not in the bound)"
+		}
+		if r.Err != "" {
+			p("   %-56s error: %s", cfg, r.Err)
+			return r
+		}
+		p("   %-56s %7.1f images/s%s", cfg, r.ImagesS, mark)
+		if inBound && r.ImagesS > best.ImagesS {
+			best = r
+		}
+		return r
+	}
+	for _, n := range parseInts(s.batches) {
+		try(encodeConfig{Batch: n, Streams: 1}, true)
+	}
+	if best.Err != "" || best.ImagesS == 0 {
+		return encodeResult{Err: "no batch size worked"}
+	}
+	cores := runtime.NumCPU()
+	batch := best.Config.Batch
+	for _, c := range []encodeConfig{
+		{Batch: batch, Streams: 1, Session: encoder.Session{IntraOpThreads: cores, InterOpThreads: 1}},
+		{Batch: batch, Streams: cores, Session: encoder.Session{IntraOpThreads: 1, InterOpThreads: cores}},
+		{Batch: batch, Streams: 2, Session: encoder.Session{IntraOpThreads: cores, InterOpThreads: 2}},
+	} {
+		if s.layouts {
+			try(c, true)
+		}
+	}
+	if s.variants {
+		base := best.Config
+		for _, v := range []func(c *encodeConfig){
+			func(c *encodeConfig) { c.Session.XLA = true },
+			func(c *encodeConfig) { c.Session.BFloat16 = true },
+			func(c *encodeConfig) { c.Env = []string{"ONEDNN_DEFAULT_FPMATH_MODE=BF16"} },
+			func(c *encodeConfig) { c.Env = []string{"TF_ENABLE_ONEDNN_OPTS=0"} },
+		} {
+			c := base
+			v(&c)
+			try(c, false)
+		}
+	}
+	p("   bound: %.1f images/s (%s)", best.ImagesS, best.Config)
+	return best
+}
+
+func ratio(e2e float64, r pythonResult) string {
+	if r.Err != "" || r.Seconds == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", e2e/r.imagesS())
+}
+
+func uniqueSorted(ns ...int) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, n := range ns {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+func parseInts(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	return strings.Join(f[:min(3, len(f))], " ")
+}

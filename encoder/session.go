@@ -1,0 +1,92 @@
+package encoder
+
+import (
+	"fmt"
+	"sync"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// Session tunes the TensorFlow session the model runs in. The zero value
+// lets TensorFlow choose: one intra-op thread per core, all GPUs, fp32.
+type Session struct {
+	// IntraOpThreads bounds the threads one op (a convolution) is split
+	// over; InterOpThreads bounds the ops run at once. 0: TensorFlow's
+	// default, the number of cores.
+	IntraOpThreads int `json:",omitempty"`
+	InterOpThreads int `json:",omitempty"`
+	// GPUDevices lists the visible GPUs, e.g. "0" or "0,1"; "" shows all.
+	GPUDevices string `json:",omitempty"`
+	// GPUMemoryGrowth makes TensorFlow take GPU memory as it needs it
+	// instead of nearly all of it at start, so other processes (a second
+	// worker, the detector) can share the GPU.
+	GPUMemoryGrowth bool `json:",omitempty"`
+	// XLA compiles clusters of the graph with XLA (global JIT, level 1).
+	XLA bool `json:",omitempty"`
+	// BFloat16 lets oneDNN run convolutions and matrix products in
+	// bfloat16 on CPUs that have it (grappler's auto mixed precision).
+	BFloat16 bool `json:",omitempty"`
+}
+
+// ConfigProto is the session's serialized tensorflow.ConfigProto.
+func (s Session) ConfigProto() ([]byte, error) {
+	if s.IntraOpThreads < 0 || s.InterOpThreads < 0 {
+		return nil, fmt.Errorf("encoder: negative thread count in %+v", s)
+	}
+	c := &pb.ConfigProto{
+		IntraOpParallelismThreads: int32(s.IntraOpThreads),
+		InterOpParallelismThreads: int32(s.InterOpThreads),
+		// Ops without a GPU kernel run on the CPU instead of failing the load.
+		AllowSoftPlacement: true,
+	}
+	if s.GPUDevices != "" || s.GPUMemoryGrowth {
+		c.GpuOptions = &pb.GPUOptions{VisibleDeviceList: s.GPUDevices, AllowGrowth: s.GPUMemoryGrowth}
+	}
+	if s.XLA || s.BFloat16 {
+		c.GraphOptions = &pb.GraphOptions{}
+	}
+	if s.XLA {
+		c.GraphOptions.OptimizerOptions = &pb.OptimizerOptions{GlobalJitLevel: pb.OptimizerOptions_ON_1}
+	}
+	if s.BFloat16 {
+		c.GraphOptions.RewriteOptions = &pb.RewriterConfig{AutoMixedPrecisionOnednnBfloat16: pb.RewriterConfig_ON}
+	}
+	data, err := proto.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encoder: session options: %w", err)
+	}
+	return data, nil
+}
+
+var pinned struct {
+	once sync.Once
+	err  error
+}
+
+// PinProcess fixes TensorFlow's process-wide settings: the sizes of the
+// intra-op and inter-op thread pools and the GPU options (visible devices,
+// memory growth). TensorFlow sets these once per process, from the first
+// session's options, and every later session shares them: a later
+// session's thread counts or GPU options are ignored. So a process whose
+// first session is, say, the JPEG decoder's would run the encoder with the
+// decoder's default threads. PinProcess opens and closes an empty session
+// with s's options; call it before any other session is made. Only the
+// first call in a process has an effect.
+func PinProcess(s Session) error {
+	pinned.once.Do(func() {
+		config, err := s.ConfigProto()
+		if err != nil {
+			pinned.err = err
+			return
+		}
+		session, err := tf.NewSession(tf.NewGraph(), &tf.SessionOptions{Config: config})
+		if err != nil {
+			pinned.err = fmt.Errorf("encoder: setting TensorFlow's process options: %w", err)
+			return
+		}
+		pinned.err = session.Close()
+	})
+	return pinned.err
+}
