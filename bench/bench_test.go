@@ -44,7 +44,8 @@ func TestQuickRun(t *testing.T) {
 	if !summary.MatchString(text) {
 		t.Errorf("no complete SUMMARY line in:\n%s", text)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "work", "identify.prof")); err != nil {
-		t.Errorf("no CPU profile of the identify run: %v", err)
+	// The profiled run may fail (see bench/main.go); the bench must say so.
+	if _, err := os.Stat(filepath.Join(dir, "work", "identify.prof")); err != nil && !strings.Contains(text, "no profile this time") {
+		t.Errorf("no CPU profile of the identify run, and no word why: %v", err)
 	}
 }

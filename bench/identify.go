@@ -40,7 +40,12 @@ func (b *bench) runFacebatch(logPath string, args ...string) (time.Duration, *sy
 	err = cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		return wall, nil, fmt.Errorf("facebatch %s: %v (log: %s)", args[0], err, logPath)
+		// The log's end says why; the scratch folder may not outlive us.
+		tail, _ := os.ReadFile(logPath)
+		if len(tail) > 4000 {
+			tail = tail[len(tail)-4000:]
+		}
+		return wall, nil, fmt.Errorf("facebatch %s: %v (log: %s, ending:\n%s)", args[0], err, logPath, tail)
 	}
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
