@@ -228,19 +228,20 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	// with it TensorFlow's threads have been seen to crash the process (a
 	// corrupted malloc heap in oneDNN's thread pool, about one run in
 	// eight; never seen without the profiler), so a failure here is a
-	// warning, not a failed bench.
-	if r := b.identify(s.n, "-profiled", "--cpuprofile", s.cpuProfile); r.Err != "" {
-		p("   CPU profile: the profiled %d-photo run failed (%s); no profile this time", s.n, firstLine(r.Err))
+	// warning, not a failed bench. It and the bf16 run use the smaller
+	// size, to keep the whole bench within its 15 minutes.
+	if r := b.identify(s.rssSmall, "-profiled", "--cpuprofile", s.cpuProfile); r.Err != "" {
+		p("   CPU profile: the profiled %d-photo run failed (%s); no profile this time", s.rssSmall, firstLine(r.Err))
 	} else {
-		p("   CPU profile of a %d-photo run: %s (go tool pprof -top %s %s)", s.n, s.cpuProfile, b.facebatch, s.cpuProfile)
+		p("   CPU profile of a %d-photo run: %s (go tool pprof -top %s %s)", s.rssSmall, s.cpuProfile, b.facebatch, s.cpuProfile)
 	}
 	if s.variants {
 		// identify's one precision option (README, "Precision and compilers").
-		r := b.identify(s.n, "-bf16", "--bf16")
+		r := b.identify(s.rssSmall, "-bf16", "--bf16")
 		if r.Err != "" {
 			return fmt.Errorf("identify --bf16: %s", r.Err)
 		}
-		p("   with --bf16 on the %d photos: %.1f images/s, %.1f faces/s wall (fp32: %.1f, %.1f)", s.n, r.imagesS(), r.facesS(), runs[s.n].imagesS(), runs[s.n].facesS())
+		p("   with --bf16 on the %d photos: %.1f images/s, %.1f faces/s wall (fp32: %.1f, %.1f)", s.rssSmall, r.imagesS(), r.facesS(), runs[s.rssSmall].imagesS(), runs[s.rssSmall].facesS())
 	}
 
 	// 3. The Python baselines.
