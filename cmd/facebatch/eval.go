@@ -154,8 +154,9 @@ func openEvalModel(f evalFlags) (*evalModel, error) {
 
 func (m *evalModel) Close() error { return m.finder.Decoder.Close() }
 
-// encodeFiles encodes the largest face of each file, in model batches; found[i]
-// is false where the detector found none and the whole image was encoded.
+// encodeFiles encodes the largest face of each file, in model batches;
+// found[i] is false where the detector found none and the whole image was
+// encoded.
 func (m *evalModel) encodeFiles(ctx context.Context, paths []string) (embs [][]float32, found []bool, err error) {
 	const batch = 32
 	for start := 0; start < len(paths); start += batch {
@@ -185,10 +186,11 @@ type evalFace struct {
 	photo image.Image
 }
 
-// face returns the largest face the detector finds in the file at path, or the whole
-// image when it finds none (LFW images are centred on the labelled person,
-// and every pair and probe must still be scored). withPhoto also returns the
-// decoded photo, at the cost of a second decode.
+// face returns the largest face the detector finds in the file at path (the
+// photo's subject), or the whole image when it finds none (LFW images are
+// centred on the labelled person, and every pair and probe must still be
+// scored). withPhoto also returns the decoded photo, at the cost of a
+// second decode.
 func (m *evalModel) face(path string, withPhoto bool) (evalFace, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
