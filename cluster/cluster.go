@@ -23,6 +23,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/facebatch/facebatch/matcher"
 )
 
 // Defaults.
@@ -34,8 +36,6 @@ const (
 	// maxPasses bounds the label-propagation passes; they usually settle
 	// in under 20.
 	maxPasses = 100
-	// unitTolerance is how far from 1 an encoding's length may be.
-	unitTolerance = 1e-3
 )
 
 // ErrInvalid means an encoding is not a finite unit vector, the encodings
@@ -93,8 +93,8 @@ func Group(ctx context.Context, encs [][]float32, opt Options) (*Result, error) 
 		if len(e) != dim {
 			return nil, fmt.Errorf("%w: encoding %d has %d values, encoding 0 has %d", ErrInvalid, i, len(e), dim)
 		}
-		if err := checkUnit(e); err != nil {
-			return nil, fmt.Errorf("encoding %d: %w", i, err)
+		if err := matcher.CheckUnit(e); err != nil {
+			return nil, fmt.Errorf("%w: encoding %d: %v", ErrInvalid, i, err)
 		}
 		x = append(x, e...)
 	}
@@ -229,21 +229,4 @@ func medoid(members []int, x []float32, dim int) int {
 		}
 	}
 	return best
-}
-
-func checkUnit(enc []float32) error {
-	if len(enc) == 0 {
-		return fmt.Errorf("%w: empty encoding", ErrInvalid)
-	}
-	var sum float64
-	for _, v := range enc {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("%w: encoding holds %v", ErrInvalid, v)
-		}
-		sum += float64(v) * float64(v)
-	}
-	if l := math.Sqrt(sum); math.Abs(l-1) > unitTolerance {
-		return fmt.Errorf("%w: encoding has length %.4f, want a unit vector", ErrInvalid, l)
-	}
-	return nil
 }

@@ -76,7 +76,7 @@ func (g *Gallery) Add(identity string, enc []float32) error {
 	if identity == "" {
 		return fmt.Errorf("%w: empty identity", ErrInvalid)
 	}
-	if err := checkUnit(enc); err != nil {
+	if err := CheckUnit(enc); err != nil {
 		return fmt.Errorf("adding %q: %w", identity, err)
 	}
 	if g.dim == 0 {
@@ -185,7 +185,7 @@ func (g *Gallery) checkQuery(enc []float32) error {
 	if len(enc) != g.dim {
 		return fmt.Errorf("%w: query has %d values, gallery %d", ErrDimension, len(enc), g.dim)
 	}
-	return checkUnit(enc)
+	return CheckUnit(enc)
 }
 
 // distance is the L2 distance between enc and stored encoding i.
@@ -204,7 +204,9 @@ func Distance(a, b []float32) float64 {
 	return math.Sqrt(sum)
 }
 
-func checkUnit(enc []float32) error {
+// CheckUnit reports whether enc is a finite unit vector, as every
+// encoding the matcher compares must be; the error wraps ErrInvalid.
+func CheckUnit(enc []float32) error {
 	if len(enc) == 0 {
 		return fmt.Errorf("%w: empty encoding", ErrInvalid)
 	}
