@@ -128,12 +128,17 @@ func TestSubject(t *testing.T) {
 	}{
 		{"none", nil, -1},
 		{"one", []faces.Face{box(0, 0, 10)}, 0},
-		{"largest last", []faces.Face{box(0, 0, 10), box(50, 0, 30), box(90, 0, 40)}, 2},
-		{"first of equals", []faces.Face{box(0, 0, 20), box(50, 0, 20)}, 0},
+		{"largest last", []faces.Face{box(45, 45, 10), box(35, 35, 30), box(30, 30, 40)}, 2},
+		{"first of equals", []faces.Face{box(30, 40, 20), box(50, 40, 20)}, 0},
+		// In a 100x100 photo, 1600 - 2*(20²+20²) = 0 loses to the centred
+		// 30x30 face's 900.
+		{"central beats larger", []faces.Face{box(50, 50, 40), box(35, 35, 30)}, 1},
+		// 3600 - 2*(25²+25²) = 1100 beats the centred 30x30 face's 900.
+		{"much larger beats central", []faces.Face{box(35, 35, 30), box(45, 45, 60)}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := faces.Photo{Faces: tt.faces}.Subject()
+			got, ok := faces.Photo{Width: 100, Height: 100, Faces: tt.faces}.Subject()
 			if ok != (tt.want >= 0) || (ok && got.Box != tt.faces[tt.want].Box) {
 				t.Errorf("Subject() = %v, %v; want face %d", got.Box, ok, tt.want)
 			}
