@@ -33,14 +33,15 @@ func TestQuickRun(t *testing.T) {
 		t.Fatalf("bench -quick: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
 	text := string(out)
-	for _, want := range []string{"1. Encode bound", "bound:", "2. identify end to end", "steady state", "3. The same photos", "4. Matching", "sgemm peak", "5. Peak RSS"} {
+	for _, want := range []string{"1. Encode bound", "bound:", "2. identify end to end", "steady state", "3. The same photos", "the same work (--profile notebook)", "4. Matching", "sgemm peak", "5. Peak RSS"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
 	num := `[0-9]+(\.[0-9]+)?`
 	summary := regexp.MustCompile(`(?m)^SUMMARY e2e_img_s=` + num + ` bound_img_s=` + num + ` e2e_over_bound=` + num +
-		` over_notebook_loop=n/a over_beam_python=n/a match_over_sgemm=` + num + ` rss_20k_over_1k=` + num + `$`)
+		` over_notebook_loop=n/a over_beam_python=n/a match_over_sgemm=` + num + ` rss_20k_over_1k=` + num +
+		` same_work_img_s=` + num + ` e2e_over_notebook_loop=n/a e2e_over_beam_python=n/a$`)
 	if !summary.MatchString(text) {
 		t.Errorf("no complete SUMMARY line in:\n%s", text)
 	}

@@ -105,6 +105,29 @@ func (b *bench) buildGallery() error {
 		return err
 	}
 	args := append([]string{"gallery", "--input", filepath.Join(b.sourceDir, "train"), "--output", b.galleryDir}, b.jobArgs()...)
-	_, _, err := b.runFacebatch(filepath.Join(b.work, "gallery.log"), args...)
+	_, _, err := b.runFacebatch(filepath.Join(b.work, filepath.Base(b.galleryDir)+".log"), args...)
 	return err
+}
+
+// sameWork is the bench set to do what the Python baselines do: the
+// notebook's preprocessing (the whole photo, NEAREST resize to 160x160,
+// x/255), no detection, against a gallery encoded the same way.
+func (b *bench) sameWork() *bench {
+	c := *b
+	c.profile, c.detector = "notebook", ""
+	c.galleryDir = filepath.Join(b.work, "gallery-notebook")
+	return &c
+}
+
+// steadyRate is the rate of the photos the larger run had over the
+// smaller, which leaves out the start-up both pay; ok is false when the
+// runs are too close for that to be meaningful.
+func steadyRate(small, large identifyResult) (images, faces float64, ok bool) {
+	d := large.Seconds - small.Seconds
+	if large.Images <= small.Images || d <= 0 {
+		return 0, 0, false
+	}
+	images = float64(large.Images-small.Images) / d
+	faces = float64(large.Faces-small.Faces) / d
+	return images, faces, images >= large.imagesS()
 }
