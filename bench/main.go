@@ -36,6 +36,8 @@ type bench struct {
 	galleryDir                         string
 	encodeSeconds                      float64
 	identifyArgs                       []string
+	// runUnder prefixes the facebatch command (a profiler).
+	runUnder []string
 }
 
 func main() {
@@ -223,13 +225,17 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 		steady, steadyFaces = large.imagesS(), large.facesS()
 		p("   steady state: the runs are too close to tell start-up apart; using the %d-photo run's wall rate, %.1f images/s", s.rssLarge, steady)
 	}
-	// The profile comes from a run of its own: the profiler costs time, and
-	// with it TensorFlow's threads have been seen to crash the process (a
-	// corrupted malloc heap in oneDNN's thread pool, about one run in
+	// The profile comes from a run of its own, at the smaller size (as the
+	// bf16 run), to keep the whole bench within its 15 minutes. Linux perf
+	// sees inside TensorFlow; without it, Go's profiler sees only Go code,
+	// and with it TensorFlow's threads have been seen to crash the process
+	// (a corrupted malloc heap in oneDNN's thread pool, about one run in
 	// eight; never seen without the profiler), so a failure here is a
-	// warning, not a failed bench. It and the bf16 run use the smaller
-	// size, to keep the whole bench within its 15 minutes.
-	if r := b.identify(s.rssSmall, "-profiled", "--cpuprofile", s.cpuProfile); r.Err != "" {
+	// warning, not a failed bench.
+	perfData := filepath.Join(b.work, "identify.perf.data")
+	if report, err := b.perfProfile(s.rssSmall, perfData); err == nil {
+		p("   CPU profile of a %d-photo run (perf record -F 499; perf report -i %s):\n%s", s.rssSmall, perfData, strings.TrimRight(report, "\n"))
+	} else if r := b.identify(s.rssSmall, "-profiled", "--cpuprofile", s.cpuProfile); r.Err != "" {
 		p("   CPU profile: the profiled %d-photo run failed (%s); no profile this time", s.rssSmall, firstLine(r.Err))
 	} else {
 		p("   CPU profile of a %d-photo run: %s (go tool pprof -top %s %s)", s.rssSmall, s.cpuProfile, b.facebatch, s.cpuProfile)

@@ -52,7 +52,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.out, "out", "", "folder for summary.json and report.html (required)")
 	fs.StringVar(&f.model, "model", "", "exported model folder (default $"+models.EnvModel+")")
 	fs.StringVar(&f.profile, "profile", "", "preprocessing profile (default: the manifest's)")
-	fs.StringVar(&f.detector, "detector", "", "none (whole image), pigo or mtcnn: the largest face, the whole image when none is found (default: the profile's)")
+	fs.StringVar(&f.detector, "detector", "", "none (whole image), pigo or mtcnn: the photo's subject, its largest face near the centre, the whole image when none is found (default: the profile's)")
 	fs.IntVar(&f.minFace, "min-face", 0, "smallest face side to find, in pixels (default: the detector's)")
 	fs.Float64Var(&f.threshold, "threshold", 0, "the configured threshold to report at (default: the profile's)")
 	fs.IntVar(&f.limit, "limit", 0, "verification: the first N same and N different pairs of each fold; identification: the first N probes of each identity (0: all)")
@@ -154,7 +154,7 @@ func openEvalModel(f evalFlags) (*evalModel, error) {
 
 func (m *evalModel) Close() error { return m.finder.Decoder.Close() }
 
-// encodeFiles encodes the largest face of each file, in model batches;
+// encodeFiles encodes the subject of each file, in model batches;
 // found[i] is false where the detector found none and the whole image was
 // encoded.
 func (m *evalModel) encodeFiles(ctx context.Context, paths []string) (embs [][]float32, found []bool, err error) {
@@ -186,11 +186,11 @@ type evalFace struct {
 	photo image.Image
 }
 
-// face returns the largest face the detector finds in the file at path (the
-// photo's subject), or the whole image when it finds none (LFW images are
-// centred on the labelled person, and every pair and probe must still be
-// scored). withPhoto also returns the decoded photo, at the cost of a
-// second decode.
+// face returns the subject of the file at path (faces.Photo.Subject: the
+// largest face near the centre), or the whole image when the detector finds
+// none (LFW images are centred on the labelled person, and every pair and
+// probe must still be scored). withPhoto also returns the decoded photo, at
+// the cost of a second decode.
 func (m *evalModel) face(path string, withPhoto bool) (evalFace, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

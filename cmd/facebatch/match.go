@@ -124,8 +124,8 @@ func open(f *matchFlags) (*session, error) {
 	return s, nil
 }
 
-// face is the model input for one photo: its largest face, found with the
-// profile's detector, or the whole image for detector "none".
+// face is the model input for one photo: its subject (faces.Photo.Subject),
+// found with the profile's detector, or the whole image for detector "none".
 func (s *session) face(path string) (image.Image, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

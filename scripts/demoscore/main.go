@@ -1,6 +1,7 @@
 // Command demoscore scores an identify run on photos filed in folders named
-// after the person they show (<truth>/<photo>): per photo, the largest face
-// is the subject, and the photo is right when that face is accepted as the
+// after the person they show (<truth>/<photo>): per photo, the subject is
+// picked as faces.Photo.Subject picks it (the largest face near the
+// centre), and the photo is right when that face is accepted as the
 // folder's identity.
 //
 //	go run ./scripts/demoscore RESULTS_DIR
@@ -9,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"image"
 	"os"
 	"path"
 	"sort"
@@ -18,6 +20,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 
+	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/results"
 	"github.com/facebatch/facebatch/tables"
 )
@@ -32,12 +35,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demoscore:", err)
 		os.Exit(1)
 	}
-	subject := map[string]results.Row{}
+	byImage := map[string][]results.Row{}
 	for _, r := range rows {
-		best, seen := subject[r.ImageURI]
-		if !seen || area(r) > area(best) {
-			subject[r.ImageURI] = r
-		}
+		byImage[r.ImageURI] = append(byImage[r.ImageURI], r)
+	}
+	subject := map[string]results.Row{}
+	for uri, rs := range byImage {
+		subject[uri] = subjectRow(rs)
 	}
 	uris := make([]string, 0, len(subject))
 	for u := range subject {
@@ -72,9 +76,26 @@ func main() {
 	fmt.Printf("demo: %d/%d photos named correctly (%.0f%%)\n", right, len(uris), 100*float64(right)/float64(max(len(uris), 1)))
 }
 
-func area(r results.Row) int64 {
-	if r.BoxW == nil || r.BoxH == nil {
-		return -1
+// subjectRow returns the row of the photo's subject, or its first row when
+// no row has a face (a status row).
+func subjectRow(rs []results.Row) results.Row {
+	var photo faces.Photo
+	var withFace []results.Row
+	for _, r := range rs {
+		if r.BoxX == nil || r.BoxY == nil || r.BoxW == nil || r.BoxH == nil || r.ImageWidth == nil || r.ImageHeight == nil {
+			continue
+		}
+		photo.Width, photo.Height = int(*r.ImageWidth), int(*r.ImageHeight)
+		x, y := int(*r.BoxX), int(*r.BoxY)
+		photo.Faces = append(photo.Faces, faces.Face{Box: image.Rect(x, y, x+int(*r.BoxW), y+int(*r.BoxH))})
+		withFace = append(withFace, r)
 	}
-	return int64(*r.BoxW) * int64(*r.BoxH)
+	if face, ok := photo.Subject(); ok {
+		for i, f := range photo.Faces {
+			if f.Box == face.Box {
+				return withFace[i]
+			}
+		}
+	}
+	return rs[0]
 }
