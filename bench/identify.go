@@ -106,19 +106,19 @@ func (b *bench) perfProfile(n int, data string) (string, error) {
 		return "", errors.New(r.Err)
 	}
 	var sb strings.Builder
-	for _, sort := range []struct {
-		key  string
-		rows int
-	}{{"dso", 7}, {"sym", 15}} {
-		out, err := exec.Command(perf, "report", "-i", data, "--stdio", "--sort", sort.key).Output()
+	for _, view := range []struct {
+		key, name string
+		rows      int
+	}{{"dso", "library", 7}, {"sym", "function", 15}} {
+		out, err := exec.Command(perf, "report", "-i", data, "--stdio", "--sort", view.key).Output()
 		if err != nil {
 			return "", fmt.Errorf("perf report: %w", err)
 		}
-		fmt.Fprintf(&sb, "   by %s:\n", map[string]string{"dso": "library", "sym": "function"}[sort.key])
+		fmt.Fprintf(&sb, "   by %s:\n", view.name)
 		rows := 0
 		for _, line := range strings.Split(string(out), "\n") {
 			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") || rows == sort.rows {
+			if line == "" || strings.HasPrefix(line, "#") || rows == view.rows {
 				continue
 			}
 			if len(line) > 110 {
