@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"math/rand"
 	"os"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/facebatch/facebatch/gemm"
 	"github.com/facebatch/facebatch/matcher"
+	"github.com/facebatch/facebatch/matcher/matchertest"
 )
 
 const embeddingDim = 128
@@ -42,7 +42,7 @@ func measureMatch(n int, scorer string, newScorer matcher.NewScorerFunc, d time.
 	defer g.Close()
 	g.SetScorer(newScorer)
 	for i := range n {
-		if err := g.Add("id"+strconv.Itoa(i), randUnit(r, embeddingDim)); err != nil {
+		if err := g.Add("id"+strconv.Itoa(i), matchertest.RandomUnit(r, embeddingDim)); err != nil {
 			res.Err = err.Error()
 			return res
 		}
@@ -51,7 +51,7 @@ func measureMatch(n int, scorer string, newScorer matcher.NewScorerFunc, d time.
 	nq := max(64, min(4096, (1<<30)/(2*n*embeddingDim)*64))
 	queries := make([][]float32, nq)
 	for i := range queries {
-		queries[i] = randUnit(r, embeddingDim)
+		queries[i] = matchertest.RandomUnit(r, embeddingDim)
 	}
 	// The first call builds the scorer (copies the gallery into TensorFlow).
 	if _, err := g.IdentifyBatch(queries[:1], 3); err != nil {
@@ -72,19 +72,6 @@ func measureMatch(n int, scorer string, newScorer matcher.NewScorerFunc, d time.
 	res.QueriesS = float64(done) / time.Since(start).Seconds()
 	res.FLOPS = res.QueriesS * 2 * float64(n) * embeddingDim
 	return res
-}
-
-func randUnit(r *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	var sum float64
-	for i := range v {
-		x := r.NormFloat64()
-		v[i], sum = float32(x), sum+x*x
-	}
-	for i := range v {
-		v[i] = float32(float64(v[i]) / math.Sqrt(sum))
-	}
-	return v
 }
 
 // rssBytes is this process's resident memory now (Linux).

@@ -7,20 +7,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-)
 
-func randomUnit(rng *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	var s float64
-	for k := range v {
-		v[k] = float32(rng.NormFloat64())
-		s += float64(v[k]) * float64(v[k])
-	}
-	for k := range v {
-		v[k] /= float32(math.Sqrt(s))
-	}
-	return v
-}
+	"github.com/facebatch/facebatch/matcher/matchertest"
+)
 
 // blobs returns sizes[c] faces around a random centre per class c, each at
 // distance about spread from it, in a shuffled order, and their classes.
@@ -28,9 +17,9 @@ func blobs(rng *rand.Rand, dim int, sizes []int, spread float64) ([][]float32, [
 	var encs [][]float32
 	var classes []int
 	for c, n := range sizes {
-		centre := randomUnit(rng, dim)
+		centre := matchertest.RandomUnit(rng, dim)
 		for range n {
-			noise := randomUnit(rng, dim)
+			noise := matchertest.RandomUnit(rng, dim)
 			v := make([]float32, dim)
 			var s float64
 			for k := range v {
@@ -111,7 +100,7 @@ func TestGroupDeterministic(t *testing.T) {
 
 func TestGroupEdgeCases(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	a := randomUnit(rng, 8)
+	a := matchertest.RandomUnit(rng, 8)
 	for _, tc := range []struct {
 		name     string
 		encs     [][]float32
@@ -120,7 +109,7 @@ func TestGroupEdgeCases(t *testing.T) {
 		{"empty", nil, 0},
 		{"one", [][]float32{a}, 1},
 		{"duplicates", [][]float32{a, a, a}, 1},
-		{"strangers", [][]float32{randomUnit(rng, 8), randomUnit(rng, 8), randomUnit(rng, 8)}, 3},
+		{"strangers", [][]float32{matchertest.RandomUnit(rng, 8), matchertest.RandomUnit(rng, 8), matchertest.RandomUnit(rng, 8)}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := Group(context.Background(), tc.encs, Options{Threshold: 0.1})
@@ -136,7 +125,7 @@ func TestGroupEdgeCases(t *testing.T) {
 
 func TestGroupRejects(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
-	a := randomUnit(rng, 8)
+	a := matchertest.RandomUnit(rng, 8)
 	for _, tc := range []struct {
 		name string
 		encs [][]float32
@@ -145,7 +134,7 @@ func TestGroupRejects(t *testing.T) {
 		{"zero threshold", [][]float32{a}, Options{}},
 		{"threshold above 2", [][]float32{a}, Options{Threshold: 2.5}},
 		{"negative k", [][]float32{a}, Options{Threshold: 1, MaxNeighbors: -1}},
-		{"dimensions differ", [][]float32{a, randomUnit(rng, 9)}, Options{Threshold: 1}},
+		{"dimensions differ", [][]float32{a, matchertest.RandomUnit(rng, 9)}, Options{Threshold: 1}},
 		{"not unit", [][]float32{a, make([]float32, 8)}, Options{Threshold: 1}},
 		{"NaN", [][]float32{a, {float32(math.NaN()), 0, 0, 0, 0, 0, 0, 1}}, Options{Threshold: 1}},
 		{"empty encoding", [][]float32{{}}, Options{Threshold: 1}},
@@ -208,7 +197,7 @@ func TestDotTile(t *testing.T) {
 	const n, dim = 23, 11
 	var x []float32
 	for range n {
-		x = append(x, randomUnit(rng, dim)...)
+		x = append(x, matchertest.RandomUnit(rng, dim)...)
 	}
 	out := make([]float32, n*n)
 	for _, r := range [][4]int{{0, n, 0, n}, {3, 10, 5, 22}, {0, 1, 0, 1}, {20, 23, 0, 7}} {

@@ -9,20 +9,8 @@ import (
 
 	"github.com/facebatch/facebatch/gemm"
 	"github.com/facebatch/facebatch/matcher"
+	"github.com/facebatch/facebatch/matcher/matchertest"
 )
-
-func randUnit(r *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	var sum float64
-	for i := range v {
-		x := r.NormFloat64()
-		v[i], sum = float32(x), sum+x*x
-	}
-	for i := range v {
-		v[i] = float32(float64(v[i]) / math.Sqrt(sum))
-	}
-	return v
-}
 
 // TestScorerAgreesWithGo compares TensorFlow's top rows with the pure-Go
 // scorer's, on a base that spans several chunks, so the merge across
@@ -34,10 +22,10 @@ func TestScorerAgreesWithGo(t *testing.T) {
 		t.Run(fmt.Sprintf("rows=%d", tt.rows), func(t *testing.T) {
 			var base, queries []float32
 			for range tt.rows {
-				base = append(base, randUnit(r, dim)...)
+				base = append(base, matchertest.RandomUnit(r, dim)...)
 			}
 			for range tt.queries {
-				queries = append(queries, randUnit(r, dim)...)
+				queries = append(queries, matchertest.RandomUnit(r, dim)...)
 			}
 			tfs, err := gemm.NewScorer(base, dim)
 			if err != nil {
@@ -80,13 +68,13 @@ func TestGalleryWithScorer(t *testing.T) {
 	g.SetScorer(gemm.NewScorer)
 	defer g.Close()
 	for i := range 500 {
-		if err := g.Add(fmt.Sprint("id", i%200), randUnit(r, 128)); err != nil {
+		if err := g.Add(fmt.Sprint("id", i%200), matchertest.RandomUnit(r, 128)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var queries [][]float32
 	for range 50 {
-		queries = append(queries, randUnit(r, 128))
+		queries = append(queries, matchertest.RandomUnit(r, 128))
 	}
 	got, err := g.IdentifyBatch(queries, 3)
 	if err != nil {
@@ -139,11 +127,11 @@ func BenchmarkScorer(b *testing.B) {
 	for _, rows := range []int{100000, 1000000} {
 		base := make([]float32, 0, rows*128)
 		for range rows {
-			base = append(base, randUnit(r, 128)...)
+			base = append(base, matchertest.RandomUnit(r, 128)...)
 		}
 		var queries []float32
 		for range 256 {
-			queries = append(queries, randUnit(r, 128)...)
+			queries = append(queries, matchertest.RandomUnit(r, 128)...)
 		}
 		s, err := gemm.NewScorer(base, 128)
 		if err != nil {

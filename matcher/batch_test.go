@@ -9,22 +9,8 @@ import (
 	"testing"
 
 	"github.com/facebatch/facebatch/matcher"
+	"github.com/facebatch/facebatch/matcher/matchertest"
 )
-
-func randUnit(r *rand.Rand, dim int) []float32 {
-	v := make([]float32, dim)
-	var sum float64
-	for i := range v {
-		x := r.NormFloat64()
-		v[i] = float32(x)
-		sum += x * x
-	}
-	n := math.Sqrt(sum)
-	for i := range v {
-		v[i] = float32(float64(v[i]) / n)
-	}
-	return v
-}
 
 func TestDots(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
@@ -60,10 +46,10 @@ func TestScorerTopDots(t *testing.T) {
 		t.Run(fmt.Sprintf("base=%d/q=%d/m=%d", tt.nbase, tt.nq, tt.m), func(t *testing.T) {
 			var base, queries []float32
 			for range tt.nbase {
-				base = append(base, randUnit(r, dim)...)
+				base = append(base, matchertest.RandomUnit(r, dim)...)
 			}
 			for range tt.nq {
-				queries = append(queries, randUnit(r, dim)...)
+				queries = append(queries, matchertest.RandomUnit(r, dim)...)
 			}
 			s, err := matcher.NewScorer(base, dim)
 			if err != nil {
@@ -125,10 +111,10 @@ func TestIdentifyBatchAgrees(t *testing.T) {
 	for _, tt := range []struct{ ids, per int }{{1, 1}, {2, 3}, {7, 1}, {50, 4}, {400, 2}} {
 		g := mustGallery(t, 1.1)
 		for id := range tt.ids {
-			center := randUnit(r, dim)
+			center := matchertest.RandomUnit(r, dim)
 			for range 1 + r.Intn(tt.per) {
 				v := make([]float32, dim)
-				noise := randUnit(r, dim)
+				noise := matchertest.RandomUnit(r, dim)
 				for i := range v {
 					v[i] = center[i] + 0.5*noise[i]
 				}
@@ -137,7 +123,7 @@ func TestIdentifyBatchAgrees(t *testing.T) {
 		}
 		var queries [][]float32
 		for range 25 {
-			queries = append(queries, randUnit(r, dim))
+			queries = append(queries, matchertest.RandomUnit(r, dim))
 		}
 		for _, k := range []int{0, 1, 3, 10} {
 			got, err := g.IdentifyBatch(queries, k)
@@ -218,13 +204,13 @@ func BenchmarkIdentifyBatch(b *testing.B) {
 			b.Fatal(err)
 		}
 		for i := range n {
-			if err := g.Add(fmt.Sprint(i), randUnit(r, 128)); err != nil {
+			if err := g.Add(fmt.Sprint(i), matchertest.RandomUnit(r, 128)); err != nil {
 				b.Fatal(err)
 			}
 		}
 		queries := make([][]float32, 64)
 		for i := range queries {
-			queries[i] = randUnit(r, 128)
+			queries[i] = matchertest.RandomUnit(r, 128)
 		}
 		b.Run(fmt.Sprintf("gallery=%d", n), func(b *testing.B) {
 			for range b.N {
