@@ -377,9 +377,16 @@ func TestPigoConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	checkConcurrent(t, d, paths, imgs, want, 4)
+}
+
+// checkConcurrent calls d.Detect on every image from rounds goroutines
+// each and reports the paths whose faces differ from want, a lone call's.
+func checkConcurrent(t *testing.T, d detector.Detector, paths []string, imgs []image.Image, want [][]detector.Face, rounds int) {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make(chan string, 4*len(imgs))
-	for range 4 {
+	errs := make(chan string, rounds*len(imgs))
+	for range rounds {
 		for i, img := range imgs {
 			wg.Go(func() {
 				got, err := d.Detect(img)

@@ -10,8 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
-	"sync"
 	"testing"
 
 	"github.com/facebatch/facebatch/decoder"
@@ -272,23 +270,7 @@ func TestMTCNNConcurrent(t *testing.T) {
 			t.Fatalf("%s: no face", p)
 		}
 	}
-	var wg sync.WaitGroup
-	errs := make(chan string, 3*len(imgs))
-	for range 3 {
-		for i, img := range imgs {
-			wg.Go(func() {
-				got, err := d.Detect(img)
-				if err != nil || !reflect.DeepEqual(got, want[i]) {
-					errs <- paths[i]
-				}
-			})
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for p := range errs {
-		t.Errorf("%s: concurrent Detect differs from a lone call", p)
-	}
+	checkConcurrent(t, d, paths, imgs, want, 3)
 }
 
 // BenchmarkDetect compares the detectors on a 250x250 LFW photo and on
