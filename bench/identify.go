@@ -99,10 +99,9 @@ func (b *bench) perfProfile(n int, data string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b.runUnder = []string{perf, "record", "-q", "-F", "499", "-o", data, "--"}
-	r := b.identify(n, "-profiled")
-	b.runUnder = nil
-	if r.Err != "" {
+	profiled := *b
+	profiled.runUnder = []string{perf, "record", "-q", "-F", "499", "-o", data, "--"}
+	if r := profiled.identify(n, "-profiled"); r.Err != "" {
 		return "", errors.New(r.Err)
 	}
 	var sb strings.Builder
