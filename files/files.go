@@ -360,42 +360,145 @@ func Write(ctx context.Context, uri string, data []byte) error {
 	})
 }
 
-// writeLocal writes data to a hidden temporary file beside path, flushes it
-// and renames it over path, so that a crash (or a kill) never leaves a
+// A Writer streams an object to storage. Nothing appears under its URI
+// until Close succeeds; Abort (or a failed Close) leaves nothing there.
+type Writer struct {
+	uri    string
+	w      io.Writer
+	commit func() error
+	abort  func()
+	done   bool
+}
+
+// Create opens uri for a streamed write, for data too big to hold in memory
+// (a table part of a long run). A GCS object is spooled to a local
+// temporary file and uploaded on Close, so that a transient error retries
+// the upload as Write does: an upload stream cannot be replayed, a file can.
+func Create(ctx context.Context, uri string) (*Writer, error) {
+	if !IsGCS(uri) {
+		return createLocal(uri)
+	}
+	spool, err := os.CreateTemp("", "facebatch-upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("files: writing %s: %w", uri, err)
+	}
+	abort := func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}
+	commit := func() error {
+		defer abort()
+		return upload(ctx, uri, spool)
+	}
+	return &Writer{uri: uri, w: spool, commit: commit, abort: abort}, nil
+}
+
+// upload stores the whole of f at the GCS object uri, retrying as Write.
+func upload(ctx context.Context, uri string, f *os.File) error {
+	fsys, err := open(ctx, uri)
+	if err != nil {
+		return err
+	}
+	defer fsys.Close()
+	return retry(ctx, "write", uri, func(ctx context.Context) error {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		// A failed attempt must not complete the object: cancelling its
+		// context abandons the upload.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		w, err := fsys.OpenWrite(ctx, uri)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, f); err != nil {
+			cancel()
+			w.Close()
+			return err
+		}
+		return w.Close()
+	})
+}
+
+// createLocal writes to a hidden temporary file beside path, flushed and
+// renamed over path on Close, so that a crash (or a kill) never leaves a
 // partial file under the final name.
-func writeLocal(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("files: %w", err)
+func createLocal(path string) (*Writer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("files: %w", err)
 	}
 	// Hidden, and not ending in the table's extension: no listing or glob
 	// of ours (or "*.parquet") picks it up.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return fmt.Errorf("files: writing %s: %w", path, err)
+		return nil, fmt.Errorf("files: writing %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+	abort := func() {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	commit := func() error {
+		if err := f.Chmod(0o644); err != nil {
+			abort()
+			return err
 		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("files: writing %s: %w", path, err)
+		if err := f.Sync(); err != nil {
+			abort()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			os.Remove(f.Name())
+			return err
+		}
+		if err := os.Rename(f.Name(), path); err != nil {
+			os.Remove(f.Name())
+			return err
+		}
+		return nil
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("files: writing %s: %w", path, err)
+	return &Writer{uri: path, w: f, commit: commit, abort: abort}, nil
+}
+
+func (w *Writer) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("files: writing %s: %w", w.uri, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("files: writing %s: %w", path, err)
+	return n, nil
+}
+
+// Close completes the object. After a failed Write, call Abort instead.
+func (w *Writer) Close() error {
+	if w.done {
+		return fmt.Errorf("files: writing %s: already closed", w.uri)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("files: writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("files: writing %s: %w", path, err)
+	w.done = true
+	if err := w.commit(); err != nil {
+		return fmt.Errorf("files: writing %s: %w", w.uri, err)
 	}
 	return nil
+}
+
+// Abort abandons the object; it is a no-op after Close.
+func (w *Writer) Abort() {
+	if !w.done {
+		w.done = true
+		w.abort()
+	}
+}
+
+// writeLocal is Write to a local path, through createLocal.
+func writeLocal(path string, data []byte) error {
+	w, err := createLocal(path)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
 }
 
 // Exists reports whether an object is at uri.

@@ -778,3 +778,69 @@ func TestModTime(t *testing.T) {
 		t.Errorf("ModTime(missing gs) err %v, want ErrNotFound", err)
 	}
 }
+
+// TestCreate checks a streamed write, on a local disk and on GCS: the
+// object appears whole when Close returns, and an aborted one not at all,
+// whether or not an earlier version was there.
+func TestCreate(t *testing.T) {
+	ctx := context.Background()
+	newGCS(t)
+	root := t.TempDir()
+	for _, store := range []struct{ name, base string }{{"local", root}, {"gcs", "gs://b/created"}} {
+		base := store.base
+		for _, tt := range []struct {
+			name   string
+			chunks []string
+			abort  bool
+		}{
+			{"chunks", []string{"a streamed ", "object ", "in three"}, false},
+			{"empty", nil, false},
+			{"aborted", []string{"never seen"}, true},
+		} {
+			t.Run(store.name+"/"+tt.name, func(t *testing.T) {
+				uri := files.Join(base, tt.name+".bin")
+				w, err := files.Create(ctx, uri)
+				if err != nil {
+					t.Fatalf("Create(%q): %v", uri, err)
+				}
+				for _, c := range tt.chunks {
+					if _, err := w.Write([]byte(c)); err != nil {
+						t.Fatalf("Write: %v", err)
+					}
+				}
+				if ok, err := files.Exists(ctx, uri); err != nil || ok {
+					t.Fatalf("before Close Exists(%q) = %v, %v; want false", uri, ok, err)
+				}
+				if tt.abort {
+					w.Abort()
+					if err := w.Close(); err == nil {
+						t.Error("Close after Abort: no error")
+					}
+					if ok, err := files.Exists(ctx, uri); err != nil || ok {
+						t.Errorf("after Abort Exists(%q) = %v, %v; want false", uri, ok, err)
+					}
+					return
+				}
+				if err := w.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				got, err := files.Read(ctx, uri, 0)
+				if want := strings.Join(tt.chunks, ""); err != nil || string(got) != want {
+					t.Errorf("Read(%q) = %q, %v; want %q", uri, got, err, want)
+				}
+			})
+		}
+	}
+	// Nothing but the committed files is left beside them.
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"chunks.bin", "empty.bin"}; !slices.Equal(names, want) {
+		t.Errorf("local folder holds %v, want %v", names, want)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/tables"
@@ -125,6 +126,53 @@ func TestWriteRead(t *testing.T) {
 				t.Errorf("Read = %+v, want %+v", got, tt.rows)
 			}
 		})
+	}
+}
+
+// TestWriter streams more rows than a row group holds, one call at a time
+// and in slices, and reads them back in order from several row groups.
+func TestWriter(t *testing.T) {
+	ctx := context.Background()
+	var rows []row
+	for i := range 2*tables.RowGroupRows + 3 {
+		rows = append(rows, row{ID: int64(i), Name: "r", Vector: []float32{float32(i)}})
+	}
+	uri := filepath.Join(t.TempDir(), tables.PartName(0, 1))
+	w, err := tables.Create[row](ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rows[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rows[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(uri); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("before Close: Stat(%s) = %v, want not found", uri, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tables.Read[row](ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameRows(got, rows) {
+		t.Errorf("read back %d rows, not the %d written in order", len(got), len(rows))
+	}
+	f, err := os.Open(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pf.RowGroups()); n != 3 {
+		t.Errorf("%d row groups, want 3 of at most %d rows", n, tables.RowGroupRows)
 	}
 }
 

@@ -2,8 +2,13 @@ package transforms
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -18,16 +23,16 @@ import (
 )
 
 func init() {
-	register.DoFn2x0[results.Row, func(int, results.Row)](&shardResultsFn{})
 	register.DoFn2x0[gallery.Row, func(int, gallery.Row)](&shardGalleryFn{})
-	register.DoFn4x1[context.Context, int, func(*results.Row) bool, func(shardSummary), error](&writeResultsFn{})
+	register.DoFn3x1[context.Context, results.Row, func(shardSummary), error](&writeResultsFn{})
+	register.DoFn4x1[context.Context, int, func(*shardSummary) bool, func(shardSummary), error](&mergeResultsFn{})
+	register.DoFn2x0[shardSummary, func(int, shardSummary)](&keyByShardFn{})
+	register.Emitter2[int, shardSummary]()
 	register.DoFn4x1[context.Context, int, func(*gallery.Row) bool, func(shardSummary), error](&writeGalleryFn{})
 	register.DoFn4x1[context.Context, int, func(*results.ClusterRow) bool, func(shardSummary), error](&writeClustersFn{})
 	register.DoFn3x1[context.Context, []byte, func(*shardSummary) bool, error](&finalizeFn{})
-	register.Emitter2[int, results.Row]()
 	register.Emitter2[int, gallery.Row]()
 	register.Emitter1[shardSummary]()
-	register.Iter1[results.Row]()
 	register.Iter1[results.ClusterRow]()
 	register.Iter1[shardSummary]()
 }
@@ -53,12 +58,19 @@ const (
 // WriteResults writes results rows as a sharded Parquet table: parts are
 // staged under _temporary/<run id>/, moved into place when all are written,
 // stale parts of an earlier run are removed, and _SUCCESS comes last.
+//
+// Unlike the gallery's, the results are streamed: a run's rows may be far
+// more than memory (the local runner keeps a grouping's values in memory),
+// so each bundle writes its rows straight into a staged file per shard, and
+// only the files' summaries are grouped. A shard that several bundles
+// wrote to is then merged, one staged file at a time. All rows of an image
+// come from one element, so they share a bundle and so a file.
 func WriteResults(s beam.Scope, rows beam.PCollection, cfg SinkConfig) {
 	s = s.Scope("transforms.WriteResults")
 	cfg = withDefaults(cfg)
-	keyed := beam.ParDo(s, &shardResultsFn{Shards: cfg.Shards}, rows)
-	summaries := beam.ParDo(s, &writeResultsFn{Config: cfg}, beam.GroupByKey(s, keyed))
-	finalize(s, summaries, cfg, kindResults)
+	staged := beam.ParDo(s, &writeResultsFn{Config: cfg}, rows)
+	byShard := beam.GroupByKey(s, beam.ParDo(s, &keyByShardFn{}, staged))
+	finalize(s, beam.ParDo(s, &mergeResultsFn{Config: cfg}, byShard), cfg, kindResults)
 }
 
 // WriteGallery writes gallery rows like WriteResults, plus gallery.json.
@@ -99,12 +111,6 @@ func shardOf(uri string, shards int) int {
 	return int(h.Sum32() % uint32(shards))
 }
 
-type shardResultsFn struct{ Shards int }
-
-func (f *shardResultsFn) ProcessElement(r results.Row, emit func(int, results.Row)) {
-	emit(shardOf(r.ImageURI, f.Shards), r)
-}
-
 type shardGalleryFn struct{ Shards int }
 
 func (f *shardGalleryFn) ProcessElement(r gallery.Row, emit func(int, gallery.Row)) {
@@ -126,56 +132,145 @@ type shardSummary struct {
 	Digests                   []string
 }
 
-// tempPart is where a shard is staged. The suffix keeps staged files out of
-// every "*.parquet" glob, even a recursive one.
-func tempPart(cfg SinkConfig, shard int) string {
-	return files.Join(cfg.Dir, tables.TempDir+"/"+cfg.RunID+"/"+tables.PartName(shard, cfg.Shards)+tables.StagingSuffix)
+// tempPart is where a shard is staged, by whom (a bundle, or the merge of
+// several) when it is staged in pieces. The suffix keeps staged files out
+// of every "*.parquet" glob, even a recursive one.
+func tempPart(cfg SinkConfig, shard int, by string) string {
+	name := tables.PartName(shard, cfg.Shards)
+	if by != "" {
+		name += "." + by
+	}
+	return files.Join(cfg.Dir, tables.TempDir+"/"+cfg.RunID+"/"+name+tables.StagingSuffix)
 }
 
-type writeResultsFn struct{ Config SinkConfig }
+// writeResultsFn streams each bundle's rows into a staged file per shard.
+type writeResultsFn struct {
+	Config SinkConfig
 
-func (f *writeResultsFn) ProcessElement(ctx context.Context, shard int, iter func(*results.Row) bool, emit func(shardSummary)) error {
-	rows := collect(iter)
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].ImageURI != rows[j].ImageURI {
-			return rows[i].ImageURI < rows[j].ImageURI
-		}
-		return faceIndex(rows[i].FaceIndex) < faceIndex(rows[j].FaceIndex)
-	})
-	sum := shardSummary{Shard: shard, Temp: tempPart(f.Config, shard), Rows: int64(len(rows))}
-	images := map[string]string{}
-	for _, r := range rows {
-		if r.FaceIndex != nil {
-			sum.Faces++
-		}
-		switch {
-		case r.Accepted:
-			sum.Matched++
-		case r.Status == results.StatusOK:
-			sum.Unknown++
-		}
-		// An image with a face is ok; otherwise its one row says why not.
-		status := r.Status
-		if r.FaceIndex != nil {
-			status = results.StatusOK
-		}
-		if prev, seen := images[r.ImageURI]; !seen || prev != results.StatusOK {
-			images[r.ImageURI] = status
-		}
+	bundle string
+	parts  map[int]*resultsPart
+}
+
+// resultsPart is one staged file being written and what it holds so far.
+type resultsPart struct {
+	w        *tables.Writer[results.Row]
+	sum      shardSummary
+	statuses map[string]int64
+}
+
+// StartBundle takes the emitter only because Beam wants every bundle
+// method to declare the DoFn's outputs.
+func (f *writeResultsFn) StartBundle(_ context.Context, _ func(shardSummary)) error {
+	// Staged names must not collide across bundles, nor across retries of
+	// one bundle: a failed attempt's file is left for finalize to sweep.
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return fmt.Errorf("transforms: naming a staged part: %w", err)
 	}
-	sum.Statuses = countValues(images)
-	if err := tables.Write(ctx, sum.Temp, rows); err != nil {
-		return err
-	}
-	emit(sum)
+	f.bundle = hex.EncodeToString(id[:])
+	f.parts = map[int]*resultsPart{}
 	return nil
 }
 
-func faceIndex(p *int32) int32 {
-	if p == nil {
-		return -1
+// ProcessElement emits nothing: its output, the summaries, comes with
+// FinishBundle, when the staged files are complete.
+func (f *writeResultsFn) ProcessElement(ctx context.Context, r results.Row, _ func(shardSummary)) error {
+	shard := shardOf(r.ImageURI, f.Config.Shards)
+	p, ok := f.parts[shard]
+	if !ok {
+		temp := tempPart(f.Config, shard, f.bundle)
+		w, err := tables.Create[results.Row](ctx, temp)
+		if err != nil {
+			return err
+		}
+		p = &resultsPart{w: w, sum: shardSummary{Shard: shard, Temp: temp}, statuses: map[string]int64{}}
+		f.parts[shard] = p
 	}
-	return *p
+	p.count(r)
+	return p.w.Write(r)
+}
+
+func (f *writeResultsFn) FinishBundle(ctx context.Context, emit func(shardSummary)) error {
+	for _, shard := range slices.Sorted(maps.Keys(f.parts)) {
+		p := f.parts[shard]
+		if err := p.w.Close(); err != nil {
+			return err
+		}
+		p.sum.Statuses = statusCounts(p.statuses)
+		emit(p.sum)
+	}
+	f.parts = nil
+	return nil
+}
+
+// count adds r to the part's counts. An image counts once: as ok by the
+// row of its first face, otherwise by its one row, whose status says why.
+func (p *resultsPart) count(r results.Row) {
+	p.sum.Rows++
+	if r.FaceIndex != nil {
+		p.sum.Faces++
+	}
+	switch {
+	case r.Accepted:
+		p.sum.Matched++
+	case r.Status == results.StatusOK:
+		p.sum.Unknown++
+	}
+	switch {
+	case r.FaceIndex == nil:
+		p.statuses[r.Status]++
+	case *r.FaceIndex == 0:
+		p.statuses[results.StatusOK]++
+	}
+}
+
+type keyByShardFn struct{}
+
+func (keyByShardFn) ProcessElement(s shardSummary, emit func(int, shardSummary)) {
+	emit(s.Shard, s)
+}
+
+// mergeResultsFn makes one staged file of a shard's. A shard's files are
+// many only where the runner cut the rows into many bundles (the direct
+// runner does not); each is read whole, so the memory this takes is a
+// bundle's, not the run's.
+type mergeResultsFn struct{ Config SinkConfig }
+
+func (f *mergeResultsFn) ProcessElement(ctx context.Context, shard int, iter func(*shardSummary) bool, emit func(shardSummary)) error {
+	parts := collect(iter)
+	if len(parts) == 1 {
+		emit(parts[0])
+		return nil
+	}
+	merged := shardSummary{Shard: shard, Temp: tempPart(f.Config, shard, "merged")}
+	w, err := tables.Create[results.Row](ctx, merged.Temp)
+	if err != nil {
+		return err
+	}
+	statuses := map[string]int64{}
+	for _, p := range parts {
+		rows, err := tables.Read[results.Row](ctx, p.Temp)
+		if err != nil {
+			w.Abort()
+			return err
+		}
+		if err := w.Write(rows...); err != nil {
+			return err
+		}
+		merged.Rows += p.Rows
+		merged.Faces += p.Faces
+		merged.Matched += p.Matched
+		merged.Unknown += p.Unknown
+		for _, c := range p.Statuses {
+			statuses[c.Status] += c.Count
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	merged.Statuses = statusCounts(statuses)
+	emit(merged)
+	return nil
 }
 
 type writeClustersFn struct{ Config SinkConfig }
@@ -183,7 +278,7 @@ type writeClustersFn struct{ Config SinkConfig }
 func (f *writeClustersFn) ProcessElement(ctx context.Context, shard int, iter func(*results.ClusterRow) bool, emit func(shardSummary)) error {
 	rows := collect(iter)
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ClusterID < rows[j].ClusterID })
-	sum := shardSummary{Shard: shard, Temp: tempPart(f.Config, shard), Rows: int64(len(rows))}
+	sum := shardSummary{Shard: shard, Temp: tempPart(f.Config, shard, ""), Rows: int64(len(rows))}
 	for _, r := range rows {
 		sum.Faces += r.Size
 	}
@@ -199,7 +294,7 @@ type writeGalleryFn struct{ Config SinkConfig }
 func (f *writeGalleryFn) ProcessElement(ctx context.Context, shard int, iter func(*gallery.Row) bool, emit func(shardSummary)) error {
 	rows := collect(iter)
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ImageURI < rows[j].ImageURI })
-	sum := shardSummary{Shard: shard, Temp: tempPart(f.Config, shard), Rows: int64(len(rows))}
+	sum := shardSummary{Shard: shard, Temp: tempPart(f.Config, shard, ""), Rows: int64(len(rows))}
 	images := map[string]string{}
 	identities := map[string]int64{}
 	for i, r := range rows {
@@ -235,6 +330,11 @@ func countValues(m map[string]string) []tables.StatusCount {
 	for _, v := range m {
 		counts[v]++
 	}
+	return statusCounts(counts)
+}
+
+// statusCounts lists counts sorted by status.
+func statusCounts(counts map[string]int64) []tables.StatusCount {
 	out := make([]tables.StatusCount, 0, len(counts))
 	for k, n := range counts {
 		out = append(out, tables.StatusCount{Status: k, Count: n})
