@@ -44,16 +44,22 @@ type mtcnnNet struct {
 }
 
 // imageOps is a small graph of the TensorFlow image ops the pipeline uses:
-// raw uint8 pixels → normalised float image → pyramid level or net crops.
+// raw uint8 pixels → normalised float image → pyramid levels or net crops.
 // The normalised image is computed once per photo and fed back in, since a
-// graph accepts a value for any tensor.
+// graph accepts a value for any tensor. The graph has maxLevels resize
+// branches, so that one run makes a photo's whole pyramid; a run computes
+// only the branches it fetches.
 type imageOps struct {
 	session                       *tf.Session
 	raw, norm                     tf.Output
-	size, resized                 tf.Output
-	padding, padded               tf.Output
+	sizes, levels                 []tf.Output
 	boxes, boxInd, cropSize, crop tf.Output
 }
+
+// maxLevels is how many pyramid levels one run of imageOps makes. A photo
+// needs about 3·ln(side/20) levels at the default minimum face (8 for LFW's
+// 250 px, 18 for 10,000 px); one with more makes them in several runs.
+const maxLevels = 20
 
 func newMTCNN(opts Options) (d *mtcnnDetector, err error) {
 	dir := opts.MTCNNDir
@@ -103,10 +109,11 @@ func newImageOps(px models.MTCNNPixels) (*imageOps, error) {
 	s := root.SubScope("norm")
 	mean, scale := op.Const(s.SubScope("mean"), px.Mean), op.Const(s.SubScope("scale"), px.Scale)
 	o.norm = op.Mul(s, op.Sub(s, op.Cast(s, o.raw, tf.Float), mean), scale)
-	o.size = op.Placeholder(root.SubScope("size"), tf.Int32)
-	o.resized = op.ResizeArea(root.SubScope("pyramid"), o.norm, o.size, op.ResizeAreaAlignCorners(false))
-	o.padding = op.Placeholder(root.SubScope("padding"), tf.Int32)
-	o.padded = op.Pad(root.SubScope("pad"), o.resized, o.padding)
+	for k := range maxLevels {
+		size := op.Placeholder(root.SubScope(fmt.Sprintf("size%d", k)), tf.Int32)
+		o.sizes = append(o.sizes, size)
+		o.levels = append(o.levels, op.ResizeArea(root.SubScope(fmt.Sprintf("pyramid%d", k)), o.norm, size, op.ResizeAreaAlignCorners(false)))
+	}
 	o.boxes = op.Placeholder(root.SubScope("boxes"), tf.Float)
 	o.boxInd = op.Placeholder(root.SubScope("box_ind"), tf.Int32)
 	o.cropSize = op.Placeholder(root.SubScope("crop_size"), tf.Int32)
@@ -190,34 +197,10 @@ func (d *mtcnnDetector) detect(img image.Image) ([]candidate, error) {
 	norm := out[0]
 	p := d.m.Pipeline
 
-	// Stage 1: PNet over the pyramid.
-	var cands []candidate
-	for _, scale := range pyramid(W, H, d.minSize, p.MinSize, p.ScaleFactor) {
-		h, w := int(float64(H)*scale), int(float64(W)*scale)
-		if pnetCells(h) < 1 || pnetCells(w) < 1 {
-			continue // too small for one PNet cell: nothing to find there
-		}
-		// PNet's convolutions are valid ones, so zeros past the level's
-		// bottom and right only add cells, which are dropped; where a side
-		// is odd they also fill the last cell's pool window, which "same"
-		// pooling would have cut short (see TestMTCNNMatchesPackage).
-		hp, wp := padSide(h), padSide(w)
-		level, err := d.ops.run(map[tf.Output]*tf.Tensor{
-			d.ops.norm: norm, d.ops.size: mustTensor([]int32{int32(h), int32(w)}),
-			d.ops.padding: mustTensor([][]int32{{0, 0}, {0, int32(hp - h)}, {0, int32(wp - w)}, {0, 0}}),
-		}, d.ops.padded)
-		if err != nil {
-			return nil, fmt.Errorf("pyramid level %dx%d: %w", w, h, err)
-		}
-		res, err := d.pnet.run(level[0])
-		if err != nil {
-			return nil, err
-		}
-		found, err := d.proposals(res, pnetCells(h), pnetCells(w), pnetCells(wp), pnetCells(hp)*pnetCells(wp), scale)
-		if err != nil {
-			return nil, fmt.Errorf("pyramid level %dx%d: %w", w, h, err)
-		}
-		cands = append(cands, found...)
+	// Stage 1: PNet over the pyramid, in one run.
+	cands, err := d.scan(norm, W, H)
+	if err != nil {
+		return nil, err
 	}
 	cands = nms(sortDesc(cands), p.NMS.PNetAllScales)
 	if len(cands) == 0 {
@@ -266,22 +249,133 @@ func (d *mtcnnDetector) detect(img image.Image) ([]candidate, error) {
 	return cands, nil
 }
 
-// proposals turns one pyramid level's PNet output into candidate boxes in
-// image pixels: every cell of the level's rows x cols scoring over the
-// threshold, moved by its regression, best first, then suppressed within
-// the level. The output holds total cells, stride per row, of which the
-// level's are the top left ones.
-func (d *mtcnnDetector) proposals(res [][]float32, rows, cols, stride, total int, scale float64) ([]candidate, error) {
+// level is one pyramid level: its size, its scale, and where it sits on
+// the canvas PNet scans.
+type level struct {
+	size, at image.Point
+	scale    float64
+}
+
+// scan runs PNet over the image pyramid and returns its candidates, each
+// level's suppressed within the level. The levels are laid out side by side
+// on one zero canvas (pack), so PNet runs once per photo rather than once
+// per level: a run costs about 0.3 ms however small, and LFW-sized photos
+// have 8 levels. PNet is a stack of valid convolutions with an overall
+// stride of 2 (see pnetCells), so a level's cells on the canvas, at even
+// offsets and with zeros around them, are the cells PNet finds in the level
+// alone padded with zeros.
+func (d *mtcnnDetector) scan(norm *tf.Tensor, W, H int) ([]candidate, error) {
+	p := d.m.Pipeline
+	var levels []level
+	for _, scale := range pyramid(W, H, d.minSize, p.MinSize, p.ScaleFactor) {
+		l := level{size: image.Pt(int(float64(W)*scale), int(float64(H)*scale)), scale: scale}
+		if pnetCells(l.size.X) < 1 || pnetCells(l.size.Y) < 1 {
+			continue // too small for one PNet cell: nothing to find there
+		}
+		levels = append(levels, l)
+	}
+	if len(levels) == 0 {
+		return nil, nil
+	}
+	sizes := make([]image.Point, len(levels))
+	for i, l := range levels {
+		sizes[i] = l.size
+	}
+	at, canvasSize := pack(sizes)
+	canvas := make([]float32, canvasSize.X*canvasSize.Y*3)
+	for start := 0; start < len(levels); start += maxLevels {
+		batch := levels[start:min(start+maxLevels, len(levels))]
+		feeds := map[tf.Output]*tf.Tensor{d.ops.norm: norm}
+		fetch := make([]tf.Output, len(batch))
+		for k, l := range batch {
+			feeds[d.ops.sizes[k]] = mustTensor([]int32{int32(l.size.Y), int32(l.size.X)})
+			fetch[k] = d.ops.levels[k]
+		}
+		out, err := d.ops.session.Run(feeds, fetch, nil)
+		if err != nil {
+			return nil, fmt.Errorf("pyramid: %w", err)
+		}
+		for k, t := range out {
+			px, err := floats(t)
+			if err != nil {
+				return nil, fmt.Errorf("pyramid: %w", err)
+			}
+			l := &levels[start+k]
+			l.at = at[start+k]
+			w := 3 * l.size.X
+			for y := range l.size.Y {
+				copy(canvas[3*((l.at.Y+y)*canvasSize.X+l.at.X):], px[y*w:(y+1)*w])
+			}
+		}
+	}
+	in, err := tf.NewTensor(canvas)
+	if err == nil {
+		err = in.Reshape([]int64{1, int64(canvasSize.Y), int64(canvasSize.X), 3})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pyramid canvas: %w", err)
+	}
+	res, err := d.pnet.run(in)
+	if err != nil {
+		return nil, err
+	}
+	var cands []candidate
+	for _, l := range levels {
+		found, err := d.proposals(res, l, pnetCells(canvasSize.X), pnetCells(canvasSize.Y))
+		if err != nil {
+			return nil, fmt.Errorf("pyramid level %dx%d: %w", l.size.X, l.size.Y, err)
+		}
+		cands = append(cands, found...)
+	}
+	return cands, nil
+}
+
+// pack lays out rectangles of the given sizes, largest first, on shelves
+// of a canvas as wide as the first: each goes onto the first shelf with
+// room left, or starts a new one below. Every rectangle starts at even
+// coordinates and has at least one column and one row of zeros after it,
+// as PNet's 2x2 pool and stride 2 need (see scan). For LFW-sized photos
+// the canvas is about 2.7 times the largest level's area (the levels
+// themselves add up to 2 times). Its sides are multiples of 32 (see
+// padSide).
+func pack(sizes []image.Point) (at []image.Point, canvas image.Point) {
+	slot := func(n int) int { return n + 2 - n%2 } // even, plus zeros
+	type shelf struct{ y, h, used int }
+	var shelves []shelf
+	width := slot(sizes[0].X)
+	height := 0
+	at = make([]image.Point, len(sizes))
+	for i, sz := range sizes {
+		w, h := slot(sz.X), slot(sz.Y)
+		k := slices.IndexFunc(shelves, func(s shelf) bool { return s.h >= h && width-s.used >= w })
+		if k < 0 {
+			shelves = append(shelves, shelf{y: height, h: h})
+			height += h
+			k = len(shelves) - 1
+			width = max(width, w)
+		}
+		at[i] = image.Pt(shelves[k].used, shelves[k].y)
+		shelves[k].used += w
+	}
+	return at, image.Pt(padSide(width), padSide(height))
+}
+
+// proposals turns a pyramid level's PNet cells into candidate boxes in
+// image pixels: every cell of the level scoring over the threshold, moved
+// by its regression, best first, then suppressed within the level. The
+// output holds cols x rows cells, for the whole canvas.
+func (d *mtcnnDetector) proposals(res [][]float32, l level, cols, rows int) ([]candidate, error) {
 	p := d.m.Pipeline
 	reg, prob := res[0], res[1]
-	if len(prob) != 2*total || len(reg) != 4*total || stride < cols || total < rows*stride {
+	if len(prob) != 2*cols*rows || len(reg) != 4*cols*rows {
 		return nil, fmt.Errorf("pnet gave %d scores and %d offsets for %dx%d cells", len(prob), len(reg), cols, rows)
 	}
 	var out []candidate
 	side := float64(p.CellSize - 1)
-	for r := range rows {
-		for c := range cols {
-			if cand, ok := d.proposal(prob, reg, r*stride+c, r, c, side, scale); ok {
+	x0, y0 := l.at.X/2, l.at.Y/2
+	for r := range pnetCells(l.size.Y) {
+		for c := range pnetCells(l.size.X) {
+			if cand, ok := d.proposal(prob, reg, (y0+r)*cols+x0+c, r, c, side, l.scale); ok {
 				out = append(out, cand)
 			}
 		}
@@ -406,14 +500,14 @@ func pyramid(w, h, minFace, minSize int, factor float64) []float64 {
 	return scales
 }
 
-// padSide rounds a pyramid level's side up to a multiple of 32 pixels, and
-// padBatch a batch of candidate boxes up to a power of two. oneDNN compiles
-// and caches a kernel for every input shape a convolution meets, in a
-// cache of 1,024 shared with the encoder. Fed every photo's own level sizes
-// and candidate counts, it kept compiling kernels and evicting them, the
-// encoder's included: identify on the 1,000 bench photos took 49 ms of CPU
-// per photo with exact shapes, 34 ms with an unbounded cache, and takes 31
-// ms with these bounded ones.
+// padSide rounds the pyramid canvas's sides up to multiples of 32 pixels,
+// and padBatch a batch of candidate boxes up to a power of two. oneDNN
+// compiles and caches a kernel for every input shape a convolution meets,
+// in a cache of 1,024 shared with the encoder. Fed every photo's own level
+// sizes and candidate counts, it kept compiling kernels and evicting them,
+// the encoder's included: identify on the 1,000 bench photos took 49 ms of
+// CPU per photo with exact shapes, 34 ms with an unbounded cache, and 31
+// ms with levels padded to bounded sizes (before they shared a canvas).
 func padSide(n int) int { return (n + 31) / 32 * 32 }
 
 func padBatch(n int) int {

@@ -70,9 +70,10 @@ func decodeTF(t testing.TB, path string) *image.RGBA {
 // detector does; see models/mtcnn_reference.py.
 //
 // Faces that reach the photo's right or bottom edge are the exception,
-// within 3 px and 0.02: the detector pads pyramid levels to bounded shapes
-// (see padSide), and where a level's side is odd, PNet's last "same" pool
-// window then covers a column of padding the package's leaves out.
+// within 3 px and 0.02: the detector scans the pyramid levels on one
+// canvas with zeros around each (see scan), and where a level's side is
+// odd, PNet's last "same" pool window then covers a column of zeros the
+// package's leaves out.
 // (Measured: 3 of the 20 faces move, by up to 2 px, landmarks 1.7 px,
 // scores 0.0083.)
 func TestMTCNNMatchesPackage(t *testing.T) {
