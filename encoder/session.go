@@ -3,6 +3,7 @@ package encoder
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
@@ -67,7 +68,7 @@ var pinned struct {
 
 // PinProcess fixes TensorFlow's process-wide settings: the sizes of the
 // intra-op and inter-op thread pools and the GPU options (visible devices,
-// memory growth). TensorFlow sets these once per process, from the first
+// memory growth). It also starts trimming the C heap (see heapTrimEvery). TensorFlow sets these once per process, from the first
 // session's options, and every later session shares them: a later
 // session's thread counts or GPU options are ignored. So a process whose
 // first session is, say, the JPEG decoder's would run the encoder with the
@@ -87,6 +88,21 @@ func PinProcess(s Session) error {
 			return
 		}
 		pinned.err = session.Close()
+		go func() {
+			for range time.Tick(heapTrimEvery) {
+				trimHeap()
+			}
+		}()
 	})
 	return pinned.err
 }
+
+// heapTrimEvery is how often a process running TensorFlow hands the C
+// heap's free pages back to the system. glibc's malloc gives each thread
+// that allocates an arena of its own, and keeps what is freed there for
+// reuse; with TensorFlow's thread pools and the detector's and encoder's
+// tensors of every shape, the free pages add up and wander, so the
+// resident size crept up with the length of a run. Measured on the bench
+// photos (identify, 1,000 then 5,000): peak RSS 1,257 and 1,293 MiB
+// without trimming, 1,135 and 1,142 MiB with it, at the same images/s.
+const heapTrimEvery = 5 * time.Second
