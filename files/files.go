@@ -9,6 +9,7 @@
 package files
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -339,25 +340,7 @@ func Write(ctx context.Context, uri string, data []byte) error {
 	if !IsGCS(uri) {
 		return writeLocal(uri, data)
 	}
-	fsys, err := open(ctx, uri)
-	if err != nil {
-		return err
-	}
-	defer fsys.Close()
-	return retry(ctx, "write", uri, func(ctx context.Context) error {
-		w, err := fsys.OpenWrite(ctx, uri)
-		if err != nil {
-			return fmt.Errorf("files: writing %s: %w", uri, err)
-		}
-		if _, err := w.Write(data); err != nil {
-			w.Close()
-			return fmt.Errorf("files: writing %s: %w", uri, err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("files: writing %s: %w", uri, err)
-		}
-		return nil
-	})
+	return upload(ctx, uri, bytes.NewReader(data))
 }
 
 // A Writer streams an object to storage. Nothing appears under its URI
@@ -393,16 +376,17 @@ func Create(ctx context.Context, uri string) (*Writer, error) {
 	return &Writer{uri: uri, w: spool, commit: commit, abort: abort}, nil
 }
 
-// upload stores the whole of f at the GCS object uri, retrying as Write.
-func upload(ctx context.Context, uri string, f *os.File) error {
+// upload stores the whole of r at the GCS object uri, retrying the upload
+// from the start on transient errors.
+func upload(ctx context.Context, uri string, r io.ReadSeeker) error {
 	fsys, err := open(ctx, uri)
 	if err != nil {
 		return err
 	}
 	defer fsys.Close()
 	return retry(ctx, "write", uri, func(ctx context.Context) error {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("files: writing %s: %w", uri, err)
 		}
 		// A failed attempt must not complete the object: cancelling its
 		// context abandons the upload.
@@ -410,14 +394,17 @@ func upload(ctx context.Context, uri string, f *os.File) error {
 		defer cancel()
 		w, err := fsys.OpenWrite(ctx, uri)
 		if err != nil {
-			return err
+			return fmt.Errorf("files: writing %s: %w", uri, err)
 		}
-		if _, err := io.Copy(w, f); err != nil {
+		if _, err := io.Copy(w, r); err != nil {
 			cancel()
 			w.Close()
-			return err
+			return fmt.Errorf("files: writing %s: %w", uri, err)
 		}
-		return w.Close()
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("files: writing %s: %w", uri, err)
+		}
+		return nil
 	})
 }
 
@@ -439,21 +426,21 @@ func createLocal(path string) (*Writer, error) {
 		os.Remove(f.Name())
 	}
 	commit := func() error {
-		if err := f.Chmod(0o644); err != nil {
-			abort()
-			return err
+		err := f.Chmod(0o644)
+		if err == nil {
+			err = f.Sync()
 		}
-		if err := f.Sync(); err != nil {
+		if err != nil {
 			abort()
-			return err
+			return fmt.Errorf("files: writing %s: %w", path, err)
 		}
 		if err := f.Close(); err != nil {
 			os.Remove(f.Name())
-			return err
+			return fmt.Errorf("files: writing %s: %w", path, err)
 		}
 		if err := os.Rename(f.Name(), path); err != nil {
 			os.Remove(f.Name())
-			return err
+			return fmt.Errorf("files: writing %s: %w", path, err)
 		}
 		return nil
 	}
@@ -474,10 +461,7 @@ func (w *Writer) Close() error {
 		return fmt.Errorf("files: writing %s: already closed", w.uri)
 	}
 	w.done = true
-	if err := w.commit(); err != nil {
-		return fmt.Errorf("files: writing %s: %w", w.uri, err)
-	}
-	return nil
+	return w.commit()
 }
 
 // Abort abandons the object; it is a no-op after Close.

@@ -63,8 +63,8 @@ const (
 // more than memory (the local runner keeps a grouping's values in memory),
 // so each bundle writes its rows straight into a staged file per shard, and
 // only the files' summaries are grouped. A shard that several bundles
-// wrote to is then merged, one staged file at a time. All rows of an image
-// come from one element, so they share a bundle and so a file.
+// wrote to is then merged, one staged file at a time, so an image's rows
+// share a part file however the runner cut the bundles.
 func WriteResults(s beam.Scope, rows beam.PCollection, cfg SinkConfig) {
 	s = s.Scope("transforms.WriteResults")
 	cfg = withDefaults(cfg)
