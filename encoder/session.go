@@ -68,13 +68,14 @@ var pinned struct {
 
 // PinProcess fixes TensorFlow's process-wide settings: the sizes of the
 // intra-op and inter-op thread pools and the GPU options (visible devices,
-// memory growth). It also starts trimming the C heap (see heapTrimEvery). TensorFlow sets these once per process, from the first
+// memory growth). TensorFlow sets these once per process, from the first
 // session's options, and every later session shares them: a later
 // session's thread counts or GPU options are ignored. So a process whose
 // first session is, say, the JPEG decoder's would run the encoder with the
 // decoder's default threads. PinProcess opens and closes an empty session
 // with s's options; call it before any other session is made. Only the
-// first call in a process has an effect.
+// first call in a process has an effect. That call also starts trimming
+// the C heap (see heapTrimEvery).
 func PinProcess(s Session) error {
 	pinned.once.Do(func() {
 		config, err := s.ConfigProto()

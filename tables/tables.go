@@ -130,8 +130,9 @@ func Write[T any](ctx context.Context, uri string, rows []T) error {
 
 // RowGroupRows bounds a streamed part's row groups. The writer holds a row
 // group's pages in memory until it is complete, so this, not the run's
-// size, bounds a writer's memory: about 1 MB per 10,000 rows without
-// embeddings, 6 MB with them.
+// size, bounds a writer's memory: results rows take about 115 bytes each
+// compressed (the parts of a 20,000-photo bench run), so about 1 MB per
+// row group; with embeddings, 128 floats that barely compress, about 6 MB.
 const RowGroupRows = 10_000
 
 // A Writer streams rows into one Parquet file, a row group at a time. The
