@@ -171,7 +171,7 @@ func (w *Writer[T]) Close() error {
 	return w.f.Close()
 }
 
-// Abort abandons the file.
+// Abort abandons the file; it is a no-op after Close.
 func (w *Writer[T]) Abort() { w.f.Abort() }
 
 // Read returns every row of the Parquet file at uri.

@@ -161,6 +161,7 @@ type resultsPart struct {
 // StartBundle takes the emitter only because Beam wants every bundle
 // method to declare the DoFn's outputs.
 func (f *writeResultsFn) StartBundle(_ context.Context, _ func(shardSummary)) error {
+	f.abandon()
 	// Staged names must not collide across bundles, nor across retries of
 	// one bundle: a failed attempt's file is left for finalize to sweep.
 	var id [8]byte
@@ -201,6 +202,19 @@ func (f *writeResultsFn) FinishBundle(ctx context.Context, emit func(shardSummar
 	}
 	f.parts = nil
 	return nil
+}
+
+// Teardown abandons what a failed last bundle left open.
+func (f *writeResultsFn) Teardown() { f.abandon() }
+
+// abandon aborts the staged files of a bundle that failed before
+// FinishBundle closed them: a GCS part's spool is a local temporary file,
+// outside the staging folder that finalize sweeps. Closed parts are left.
+func (f *writeResultsFn) abandon() {
+	for _, p := range f.parts {
+		p.w.Abort()
+	}
+	f.parts = nil
 }
 
 // count adds r to the part's counts. An image counts once: as ok by the

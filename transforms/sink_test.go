@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -105,4 +106,51 @@ func iterOf[T any](vs []T) func(*T) bool {
 		i++
 		return true
 	}
+}
+
+// TestWriteResultsAbandonsFailedBundle starts a bundle that fails before
+// FinishBundle (a runner then starts the next, or tears the DoFn down): its
+// open staged files are abandoned, leaving nothing behind, not even the
+// hidden temporary files they were being written to.
+func TestWriteResultsAbandonsFailedBundle(t *testing.T) {
+	ctx := context.Background()
+	cfg := SinkConfig{Dir: t.TempDir(), Shards: 2, RunID: "run-1"}
+	for _, end := range []string{"next bundle", "teardown"} {
+		t.Run(end, func(t *testing.T) {
+			w := &writeResultsFn{Config: cfg}
+			if err := w.StartBundle(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, uri := range []string{"a.jpg", "b.jpg", "c.jpg", "d.jpg"} {
+				if err := w.ProcessElement(ctx, results.Row{ImageURI: uri, Status: results.StatusNoFace}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			staging := filepath.Join(cfg.Dir, tables.TempDir, cfg.RunID)
+			if names := filesIn(t, staging); len(names) != 2 {
+				t.Fatalf("while writing, staging holds %v, want a temporary file per shard", names)
+			}
+			if end == "teardown" {
+				w.Teardown()
+			} else if err := w.StartBundle(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			if names := filesIn(t, staging); len(names) != 0 {
+				t.Errorf("after the failed bundle, staging holds %v", names)
+			}
+		})
+	}
+}
+
+func filesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
