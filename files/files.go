@@ -365,10 +365,7 @@ func Create(ctx context.Context, uri string) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("files: writing %s: %w", uri, err)
 	}
-	abort := func() {
-		spool.Close()
-		os.Remove(spool.Name())
-	}
+	abort := func() { discard(spool) }
 	commit := func() error {
 		defer abort()
 		return upload(ctx, uri, spool)
@@ -421,30 +418,31 @@ func createLocal(path string) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("files: writing %s: %w", path, err)
 	}
-	abort := func() {
-		f.Close()
-		os.Remove(f.Name())
-	}
+	abort := func() { discard(f) }
 	commit := func() error {
 		err := f.Chmod(0o644)
 		if err == nil {
 			err = f.Sync()
 		}
+		if err == nil {
+			err = f.Close()
+		}
+		if err == nil {
+			err = os.Rename(f.Name(), path)
+		}
 		if err != nil {
-			abort()
-			return fmt.Errorf("files: writing %s: %w", path, err)
-		}
-		if err := f.Close(); err != nil {
-			os.Remove(f.Name())
-			return fmt.Errorf("files: writing %s: %w", path, err)
-		}
-		if err := os.Rename(f.Name(), path); err != nil {
-			os.Remove(f.Name())
+			discard(f) // closing twice only errs
 			return fmt.Errorf("files: writing %s: %w", path, err)
 		}
 		return nil
 	}
 	return &Writer{uri: path, w: f, commit: commit, abort: abort}, nil
+}
+
+// discard closes and removes a temporary file.
+func discard(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
 }
 
 func (w *Writer) Write(p []byte) (int, error) {
