@@ -92,24 +92,58 @@ var Methods = []string{"similarity", "affine"}
 // resolution, with the template scaled to match, so that the caller's
 // resize to size x size filters it down without aliasing.
 func Face(img image.Image, lm, template *detector.Landmarks, size int, method string) (*image.RGBA, error) {
-	if img == nil || lm == nil || template == nil || size <= 0 {
-		return nil, errors.New("align: Face needs an image, landmarks, a template and a size")
+	if img == nil {
+		return nil, errors.New("align: Face needs an image")
+	}
+	t, side, err := transform(lm, template, size, method)
+	if err != nil {
+		return nil, err
+	}
+	return Warp(img, t, side, side), nil
+}
+
+// Footprint is what Face would read of the photo: the rectangle of photo
+// pixels its crop samples (bilinear neighbours included, not clipped to
+// any image), and the crop's scale, crop pixels per photo pixel, before
+// Face enlarges a shrinking crop. A caller that decodes only part of a
+// large photo, or decodes it at a lower resolution, needs both.
+func Footprint(lm, template *detector.Landmarks, size int, method string) (image.Rectangle, float64, error) {
+	t, side, err := transform(lm, template, size, method)
+	if err != nil {
+		return image.Rectangle{}, 0, err
+	}
+	inv := t.Inverse()
+	minX, minY, maxX, maxY := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	last := float64(side - 1)
+	for _, c := range []detector.Point{{X: 0, Y: 0}, {X: last, Y: 0}, {X: 0, Y: last}, {X: last, Y: last}} {
+		p := inv.Apply(c)
+		minX, minY = math.Min(minX, p.X), math.Min(minY, p.Y)
+		maxX, maxY = math.Max(maxX, p.X), math.Max(maxY, p.Y)
+	}
+	r := image.Rect(int(math.Floor(minX))-1, int(math.Floor(minY))-1, int(math.Ceil(maxX))+2, int(math.Ceil(maxY))+2)
+	return r, t.Scale() * float64(size) / float64(side), nil
+}
+
+// transform is the map Face warps through and the side of its crop.
+func transform(lm, template *detector.Landmarks, size int, method string) (Affine, int, error) {
+	if lm == nil || template == nil || size <= 0 {
+		return Affine{}, 0, errors.New("align: Face needs landmarks, a template and a size")
 	}
 	var t Affine
 	switch method {
 	case "similarity":
 		s, err := Estimate(lm[:], template[:])
 		if err != nil {
-			return nil, err
+			return Affine{}, 0, err
 		}
 		t = s.Affine()
 	case "affine":
 		var err error
 		if t, err = EstimateAffine(lm[:], template[:]); err != nil {
-			return nil, err
+			return Affine{}, 0, err
 		}
 	default:
-		return nil, fmt.Errorf("align: unknown method %q (known: %v)", method, Methods)
+		return Affine{}, 0, fmt.Errorf("align: unknown method %q (known: %v)", method, Methods)
 	}
 	side := size
 	// The tolerance keeps float noise from adding a pixel at scale 1.
@@ -118,7 +152,7 @@ func Face(img image.Image, lm, template *detector.Landmarks, size int, method st
 		zoom := float64(side) / float64(size)
 		t = Affine{t.XX * zoom, t.XY * zoom, t.X0 * zoom, t.YX * zoom, t.YY * zoom, t.Y0 * zoom}
 	}
-	return Warp(img, t, side, side), nil
+	return t, side, nil
 }
 
 // Affine maps p to (XX·x + XY·y + X0, YX·x + YY·y + Y0).

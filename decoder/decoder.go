@@ -44,9 +44,11 @@ import (
 	tg "github.com/galeone/tfgo"
 )
 
-// DefaultMaxPixels refuses images over about 50 megapixels before decoding:
-// a small file can claim a huge canvas and exhaust memory.
-const DefaultMaxPixels = 50_000_000
+// DefaultMaxPixels refuses images over 64 megapixels before decoding: a
+// small file can claim a huge canvas and exhaust memory. It admits the
+// largest camera photos (a "50 MP" sensor writes 8688x5792, 50.3 MP; a
+// "61 MP" one 9504x6336, 60.2 MP), which cost at most 256 MiB as RGBA.
+const DefaultMaxPixels = 64_000_000
 
 var (
 	// ErrFormat means the bytes are not an image format we decode.
@@ -62,8 +64,16 @@ type Decoder struct {
 	maxPixels int
 	session   *tf.Session
 	input     tf.Output
-	pixels    tf.Output
+	// pixels[k] and crops[k] decode at 1/ratios[k] scale in the DCT
+	// domain, the whole JPEG or the crop window.
+	pixels, crops []tf.Output
+	window        tf.Output
+	// resize shrinks raw pixels to size with area averaging.
+	raw, size, resized tf.Output
 }
+
+// ratios are the scales libjpeg decodes at directly, as 1/ratio.
+var ratios = []int{1, 2, 4, 8}
 
 // New builds the JPEG decoding graph once; maxPixels <= 0 means DefaultMaxPixels.
 func New(maxPixels int) (*Decoder, error) {
@@ -71,21 +81,36 @@ func New(maxPixels int) (*Decoder, error) {
 		maxPixels = DefaultMaxPixels
 	}
 	root := tg.NewRoot()
-	input := op.Placeholder(root.SubScope("jpeg"), tf.String)
-	pixels := op.DecodeJpeg(root.SubScope("decode"), input,
-		op.DecodeJpegChannels(3),
-		op.DecodeJpegDctMethod("INTEGER_ACCURATE"),
-		op.DecodeJpegFancyUpscaling(true),
-		op.DecodeJpegTryRecoverTruncated(false))
+	d := &Decoder{maxPixels: maxPixels}
+	d.input = op.Placeholder(root.SubScope("jpeg"), tf.String)
+	d.window = op.Placeholder(root.SubScope("window"), tf.Int32)
+	for _, r := range ratios {
+		d.pixels = append(d.pixels, op.DecodeJpeg(root.SubScope(fmt.Sprintf("decode%d", r)), d.input,
+			op.DecodeJpegChannels(3),
+			op.DecodeJpegRatio(int64(r)),
+			op.DecodeJpegDctMethod("INTEGER_ACCURATE"),
+			op.DecodeJpegFancyUpscaling(true),
+			op.DecodeJpegTryRecoverTruncated(false)))
+		d.crops = append(d.crops, op.DecodeAndCropJpeg(root.SubScope(fmt.Sprintf("crop%d", r)), d.input, d.window,
+			op.DecodeAndCropJpegChannels(3),
+			op.DecodeAndCropJpegRatio(int64(r)),
+			op.DecodeAndCropJpegDctMethod("INTEGER_ACCURATE"),
+			op.DecodeAndCropJpegFancyUpscaling(true),
+			op.DecodeAndCropJpegTryRecoverTruncated(false)))
+	}
+	s := root.SubScope("resize")
+	d.raw = op.Placeholder(s.SubScope("raw"), tf.Uint8)
+	d.size = op.Placeholder(s.SubScope("size"), tf.Int32)
+	area := op.ResizeArea(s, op.ExpandDims(s, d.raw, op.Const(s.SubScope("axis"), int32(0))), d.size)
+	d.resized = op.Squeeze(s, op.Cast(s, op.Round(s, area), tf.Uint8), op.SqueezeAxis([]int64{0}))
 	graph, err := root.Finalize()
 	if err != nil {
 		return nil, fmt.Errorf("decoder: building the JPEG graph: %w", err)
 	}
-	session, err := tf.NewSession(graph, nil)
-	if err != nil {
+	if d.session, err = tf.NewSession(graph, nil); err != nil {
 		return nil, fmt.Errorf("decoder: starting a TensorFlow session: %w", err)
 	}
-	return &Decoder{maxPixels: maxPixels, session: session, input: input, pixels: pixels}, nil
+	return d, nil
 }
 
 // Close releases the TensorFlow session.
@@ -93,7 +118,7 @@ func (d *Decoder) Close() error { return d.session.Close() }
 
 // Decode returns the image as opaque RGB (alpha dropped, not blended, as
 // PIL's convert("RGB") does), turned upright by its EXIF orientation, and
-// the format name.
+// the format name. It is Open followed by Source.Full.
 //
 // Errors wrap ErrFormat (not an image, or a variant we do not read: HEIC,
 // AVIF, SVG, PDF, 12-bit, lossless or arithmetic-coded JPEG, RLE BMP,
@@ -101,49 +126,59 @@ func (d *Decoder) Close() error { return d.session.Close() }
 // limit: refused before any pixel memory is allocated) or ErrCorrupt
 // (recognised but broken or truncated). A panic in a decoder becomes
 // ErrCorrupt.
-func (d *Decoder) Decode(data []byte) (img *image.RGBA, format string, err error) {
+func (d *Decoder) Decode(data []byte) (*image.RGBA, string, error) {
+	src, err := d.Open(data)
+	if err != nil {
+		return nil, src.Format(), err
+	}
+	img, err := src.Full()
+	return img, src.Format(), err
+}
+
+// Open reads and checks data's header, without decoding pixels: the
+// format, the size against the pixel limit, the EXIF orientation. Its
+// errors are Decode's; the Source is never nil, and names the format when
+// the header gave one.
+func (d *Decoder) Open(data []byte) (src *Source, err error) {
+	src = &Source{d: d, data: data, orient: OrientNormal}
 	// Go's image decoders have panicked on hostile input; never let one
 	// take the worker down.
 	defer func() {
 		if r := recover(); r != nil {
-			img, err = nil, fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, r)
+			err = fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, r)
 		}
 	}()
 	if animatedWebP(data) {
-		return nil, "webp", fmt.Errorf("%w: animated WebP", ErrFormat)
+		src.format = "webp"
+		return src, fmt.Errorf("%w: animated WebP", ErrFormat)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if errors.Is(err, image.ErrFormat) {
 		if what := sniff(data); what != "" {
-			return nil, "", fmt.Errorf("%w: %s", ErrFormat, what)
+			return src, fmt.Errorf("%w: %s", ErrFormat, what)
 		}
-		return nil, "", ErrFormat
+		return src, ErrFormat
 	}
+	src.format = format
 	if err != nil {
-		return nil, format, refusal(format+" header", err)
+		return src, refusal(format+" header", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, format, fmt.Errorf("%w: %s is %dx%d", ErrCorrupt, format, cfg.Width, cfg.Height)
+		return src, fmt.Errorf("%w: %s is %dx%d", ErrCorrupt, format, cfg.Width, cfg.Height)
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > int64(d.maxPixels) {
-		return nil, format, fmt.Errorf("%w: %dx%d is over %d pixels", ErrTooLarge, cfg.Width, cfg.Height, d.maxPixels)
+		return src, fmt.Errorf("%w: %dx%d is over %d pixels", ErrTooLarge, cfg.Width, cfg.Height, d.maxPixels)
 	}
+	src.stored = image.Pt(cfg.Width, cfg.Height)
 	if format == "jpeg" {
 		if n := jpegScans(data); n > MaxJPEGScans {
-			return nil, format, fmt.Errorf("%w: jpeg has over %d scans", ErrCorrupt, MaxJPEGScans)
-		}
-		if img, err = d.decodeJPEG(data, cfg); err != nil {
-			return nil, format, err
+			return src, fmt.Errorf("%w: jpeg has over %d scans", ErrCorrupt, MaxJPEGScans)
 		}
 		// Cameras store the sensor's pixels and say in EXIF how to turn
 		// them; detection needs the face upright.
-		return Orient(img, Orientation(data)), format, nil
+		src.orient = Orientation(data)
 	}
-	m, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, format, refusal(format, err)
-	}
-	return toRGB(m), format, nil
+	return src, nil
 }
 
 // refusal wraps a Go decoder's error: a valid but unimplemented feature
@@ -239,12 +274,10 @@ func jpegScans(data []byte) int {
 	return n
 }
 
-func (d *Decoder) decodeJPEG(data []byte, cfg image.Config) (*image.RGBA, error) {
-	in, err := tf.NewTensor(string(data))
-	if err != nil {
-		return nil, fmt.Errorf("decoder: %w", err)
-	}
-	out, err := d.session.Run(map[tf.Output]*tf.Tensor{d.input: in}, []tf.Output{d.pixels}, nil)
+// run runs one fetch of the decoding graph and returns its uint8 pixels,
+// checking they are w x h RGB.
+func (d *Decoder) run(feeds map[tf.Output]*tf.Tensor, fetch tf.Output, w, h int) (*image.RGBA, error) {
+	out, err := d.session.Run(feeds, []tf.Output{fetch}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: jpeg: %v", ErrCorrupt, err)
 	}
@@ -252,13 +285,17 @@ func (d *Decoder) decodeJPEG(data []byte, cfg image.Config) (*image.RGBA, error)
 	if len(shape) != 3 || shape[2] != 3 {
 		return nil, fmt.Errorf("%w: jpeg decoded to shape %v", ErrCorrupt, shape)
 	}
-	h, w := int(shape[0]), int(shape[1])
-	if w != cfg.Width || h != cfg.Height {
-		return nil, fmt.Errorf("%w: jpeg header says %dx%d, data %dx%d", ErrCorrupt, cfg.Width, cfg.Height, w, h)
+	if gh, gw := int(shape[0]), int(shape[1]); gw != w || gh != h {
+		return nil, fmt.Errorf("%w: jpeg header says %dx%d, data %dx%d", ErrCorrupt, w, h, gw, gh)
 	}
+	return rgba(out[0], w, h)
+}
+
+// rgba copies a uint8 [h, w, 3] tensor into a new opaque RGBA image.
+func rgba(t *tf.Tensor, w, h int) (*image.RGBA, error) {
 	var rgb bytes.Buffer
 	rgb.Grow(w * h * 3)
-	if _, err := out[0].WriteContentsTo(&rgb); err != nil {
+	if _, err := t.WriteContentsTo(&rgb); err != nil {
 		return nil, fmt.Errorf("decoder: reading pixels: %w", err)
 	}
 	img := image.NewRGBA(image.Rect(0, 0, w, h))

@@ -32,6 +32,12 @@ const (
 	// 0.05 per photo, and below 5 they are mostly necks, hands and ties,
 	// above it mostly real background faces.
 	DefaultMinScore float32 = 5
+	// PreviewMinSize is the smallest face side searched on a preview, in
+	// its pixels: MTCNN's own default minimum. Each halving of the side
+	// searched costs PNet four times the pixels, and the faces below it
+	// are too few pixels to find reliably; a user who needs smaller faces
+	// asks for a larger preview.
+	PreviewMinSize = 20
 	// SmallestMinSize is the least MinSize accepted: smaller windows are
 	// degenerate and very slow to scan.
 	SmallestMinSize = 8
@@ -87,6 +93,12 @@ type Detector interface {
 	// Detect returns the faces in img, best first: by score descending,
 	// then top to bottom, left to right, smaller first.
 	Detect(img image.Image) ([]Face, error)
+	// DetectScaled is Detect on img, a preview of a larger photo shrunk
+	// by scale (preview pixels per photo pixel, 0 < scale <= 1): it looks
+	// for faces of at least MinSize photo pixels, but for none under
+	// PreviewMinSize preview pixels, and reports them in img's pixels.
+	// At scale 1 it is Detect.
+	DetectScaled(img image.Image, scale float64) ([]Face, error)
 	// Name is the name New knows the detector by.
 	Name() string
 }
@@ -152,10 +164,21 @@ func (o Options) withDefaults(minSize int) (Options, error) {
 	return o, nil
 }
 
+// scaledMinSize is the smallest face side to search a preview at scale
+// for, in its pixels (see Detector.DetectScaled).
+func scaledMinSize(minSize int, scale float64) int {
+	if scale >= 1 {
+		return minSize
+	}
+	return max(int(math.Ceil(float64(minSize)*scale)), PreviewMinSize)
+}
+
 // noneDetector reports the whole image as one face.
 type noneDetector struct{}
 
 func (noneDetector) Name() string { return "none" }
+
+func (n noneDetector) DetectScaled(img image.Image, _ float64) ([]Face, error) { return n.Detect(img) }
 
 // Detect returns the image bounds with score 1, or no face for an empty image.
 func (noneDetector) Detect(img image.Image) ([]Face, error) {

@@ -142,7 +142,9 @@ type candidate struct {
 // Detect finds the faces whose side is at least MinSize pixels. A face whose
 // box reaches past the image is still found; its box is clipped to the
 // image (as the package does), its landmarks are not.
-func (d *mtcnnDetector) Detect(img image.Image) (faces []Face, err error) {
+func (d *mtcnnDetector) Detect(img image.Image) ([]Face, error) { return d.DetectScaled(img, 1) }
+
+func (d *mtcnnDetector) DetectScaled(img image.Image, scale float64) (faces []Face, err error) {
 	if img == nil {
 		return nil, errNilImage
 	}
@@ -155,7 +157,7 @@ func (d *mtcnnDetector) Detect(img image.Image) (faces []Face, err error) {
 			faces, err = nil, fmt.Errorf("%w: %v", ErrMTCNN, r)
 		}
 	}()
-	cands, err := d.detect(img)
+	cands, err := d.detect(img, scaledMinSize(d.minSize, scale))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMTCNN, err)
 	}
@@ -183,7 +185,7 @@ func (c candidate) face(origin image.Point) Face {
 	}
 }
 
-func (d *mtcnnDetector) detect(img image.Image) ([]candidate, error) {
+func (d *mtcnnDetector) detect(img image.Image, minSize int) ([]candidate, error) {
 	b := img.Bounds()
 	W, H := b.Dx(), b.Dy()
 	raw, err := tf.ReadTensor(tf.Uint8, []int64{1, int64(H), int64(W), 3}, bytes.NewReader(rgbBytes(img)))
@@ -198,7 +200,7 @@ func (d *mtcnnDetector) detect(img image.Image) ([]candidate, error) {
 	p := d.m.Pipeline
 
 	// Stage 1: PNet over the pyramid, in one run.
-	cands, err := d.scan(norm, W, H)
+	cands, err := d.scan(norm, W, H, minSize)
 	if err != nil {
 		return nil, err
 	}
@@ -265,10 +267,10 @@ type level struct {
 // stride of 2 (see pnetCells), so a level's cells on the canvas, at even
 // offsets and with zeros around them, are the cells PNet finds in the level
 // alone padded with zeros.
-func (d *mtcnnDetector) scan(norm *tf.Tensor, W, H int) ([]candidate, error) {
+func (d *mtcnnDetector) scan(norm *tf.Tensor, W, H, minSize int) ([]candidate, error) {
 	p := d.m.Pipeline
 	var levels []level
-	for _, scale := range pyramid(W, H, d.minSize, p.MinSize, p.ScaleFactor) {
+	for _, scale := range pyramid(W, H, minSize, p.MinSize, p.ScaleFactor) {
 		l := level{size: image.Pt(int(float64(W)*scale), int(float64(H)*scale)), scale: scale}
 		if pnetCells(l.size.X) < 1 || pnetCells(l.size.Y) < 1 {
 			continue // too small for one PNet cell: nothing to find there

@@ -107,18 +107,21 @@ func (d *pigoDetector) Name() string { return "pigo" }
 // Detect scans img for faces whose side lies between MinSize and the
 // image's smaller side, merges overlapping windows and keeps clusters
 // scoring at least MinScore.
-func (d *pigoDetector) Detect(img image.Image) ([]Face, error) {
+func (d *pigoDetector) Detect(img image.Image) ([]Face, error) { return d.DetectScaled(img, 1) }
+
+func (d *pigoDetector) DetectScaled(img image.Image, scale float64) ([]Face, error) {
 	if img == nil {
 		return nil, errNilImage
 	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	maxSize := min(w, h)
-	if maxSize < d.opts.MinSize {
+	minSize := scaledMinSize(d.opts.MinSize, scale)
+	if maxSize < minSize {
 		return nil, nil
 	}
 	params := pigo.CascadeParams{
-		MinSize:     d.opts.MinSize,
+		MinSize:     minSize,
 		MaxSize:     maxSize,
 		ShiftFactor: ShiftFactor,
 		ScaleFactor: ScaleFactor,

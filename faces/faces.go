@@ -51,7 +51,18 @@ type Finder struct {
 	// Align "rect" crops boxes without squaring them (see models.Profile).
 	Template *detector.Landmarks
 	Align    string
+	// Preview, when > 0, bounds the long side of the copy of a larger
+	// photo that faces are looked for on (decoder.Source.Preview,
+	// detector.Detector.DetectScaled); the faces are then cut from the
+	// photo itself, at the resolution they need. 0 detects on the photo.
+	Preview int
 }
+
+// DefaultPreview is the long side of the preview detection runs on. At
+// 1600, a 4032x3024 photo's faces from 50 pixels up are found (20 preview
+// pixels, detector.PreviewMinSize); see docs/camera.md for the measurements
+// behind it.
+const DefaultPreview = 1600
 
 // Face is one face, ready for the encoder.
 type Face struct {
@@ -74,18 +85,33 @@ func (f *Finder) Find(data []byte) (Photo, error) {
 	if f.Decoder == nil || f.Detector == nil || f.Size.X <= 0 || f.Size.Y <= 0 {
 		return Photo{}, errors.New("faces: Finder needs a decoder, a detector and a size")
 	}
-	img, _, err := f.Decoder.Decode(data)
+	src, err := f.Decoder.Open(data)
 	if err != nil {
 		return Photo{}, err
 	}
-	b := img.Bounds()
+	b := src.Bounds()
 	photo := Photo{Width: b.Dx(), Height: b.Dy()}
-	found, err := f.Detector.Detect(img)
+	view, sx, sy, err := src.Preview(f.Preview)
 	if err != nil {
 		return photo, err
 	}
+	found, err := f.Detector.DetectScaled(view, math.Min(sx, sy))
+	if err != nil || len(found) == 0 {
+		return photo, err
+	}
+	img, ratio := view, 1
+	if sx != 1 || sy != 1 {
+		// Boxes back in photo pixels, then the photo's pixels around them.
+		for i := range found {
+			found[i] = rescale(found[i], 1/sx, 1/sy, b)
+		}
+		region, maxRatio := f.footprint(found)
+		if img, ratio, err = src.Region(region, maxRatio); err != nil {
+			return photo, err
+		}
+	}
 	for _, d := range found {
-		crop := f.cut(img, d)
+		crop := f.cut(img, rescale(d, 1/float64(ratio), 1/float64(ratio), img.Bounds()))
 		photo.Faces = append(photo.Faces, Face{
 			Box:   d.Box,
 			Score: d.Score,
@@ -93,6 +119,52 @@ func (f *Finder) Find(data []byte) (Photo, error) {
 		})
 	}
 	return photo, nil
+}
+
+// rescale maps a face to an image k times the size along each axis,
+// its box clipped to bounds there. Landmarks are pixel centres: a point at
+// the centre of a pixel stays at the centre of the pixels it covers.
+func rescale(d detector.Face, kx, ky float64, bounds image.Rectangle) detector.Face {
+	if kx == 1 && ky == 1 {
+		return d
+	}
+	b := d.Box
+	d.Box = image.Rect(
+		int(math.Floor(float64(b.Min.X)*kx)), int(math.Floor(float64(b.Min.Y)*ky)),
+		int(math.Ceil(float64(b.Max.X)*kx)), int(math.Ceil(float64(b.Max.Y)*ky)),
+	).Intersect(bounds)
+	if d.Landmarks != nil {
+		lm := *d.Landmarks
+		for i, p := range lm {
+			lm[i] = detector.Point{X: (p.X+0.5)*kx - 0.5, Y: (p.Y+0.5)*ky - 0.5}
+		}
+		d.Landmarks = &lm
+	}
+	return d
+}
+
+// footprint is the part of the photo cut needs for all the faces, and
+// the coarsest scale (1/maxRatio) that still gives each face at least the
+// pixels the model's input has.
+func (f *Finder) footprint(found []detector.Face) (image.Rectangle, int) {
+	var r image.Rectangle
+	maxRatio := 8
+	for _, d := range found {
+		// The box crops (the fallback of an alignment too) read the box
+		// grown by the margin; more than that is cheap insurance.
+		side := max(d.Box.Dx(), d.Box.Dy())
+		grow := int(math.Ceil(float64(side) * (1 + f.Margin)))
+		r = r.Union(d.Box.Inset(-grow))
+		maxRatio = min(maxRatio, max(1, int(float64(side)*(1+f.Margin))/max(f.Size.X, f.Size.Y)))
+		if f.Template == nil || d.Landmarks == nil {
+			continue
+		}
+		if fp, k, err := align.Footprint(d.Landmarks, f.Template, f.Size.X, f.Align); err == nil {
+			r = r.Union(fp)
+			maxRatio = min(maxRatio, max(1, int(1/k)))
+		}
+	}
+	return r, maxRatio
 }
 
 // cut returns the face's pixels before the resize: aligned to the
@@ -142,6 +214,30 @@ func (p Photo) Subject() (Face, bool) {
 		return Face{}, false
 	}
 	return p.Faces[best], true
+}
+
+// Dominance is how many times the area of every other face a reference
+// photo's subject must have to be kept when the photo shows several faces:
+// a bystander in the background is far smaller than the person the photo
+// is of, while two people of about the same size leave the photo
+// ambiguous. See docs/camera.md for the fixtures behind it.
+const Dominance = 2
+
+// Dominant returns the face a reference photo is of, when one face clearly
+// is: Subject's choice, if its area is at least Dominance times every
+// other face's. ok is false for a photo without faces and for an
+// ambiguous one.
+func (p Photo) Dominant() (Face, bool) {
+	s, ok := p.Subject()
+	if !ok {
+		return Face{}, false
+	}
+	for _, f := range p.Faces {
+		if f.Box != s.Box && area(s.Box) < Dominance*area(f.Box) {
+			return Face{}, false
+		}
+	}
+	return s, true
 }
 
 func area(r image.Rectangle) int { return r.Dx() * r.Dy() }

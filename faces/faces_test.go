@@ -297,3 +297,34 @@ func TestFindErrors(t *testing.T) {
 		})
 	}
 }
+
+// The gallery's subject rule: a face dominating the others by area is the
+// photo's subject; faces of similar size leave the photo ambiguous.
+func TestDominant(t *testing.T) {
+	box := func(x, y, side int) faces.Face { return faces.Face{Box: image.Rect(x, y, x+side, y+side)} }
+	tests := []struct {
+		name  string
+		faces []faces.Face
+		want  int // index of the subject, -1 for none
+	}{
+		{"no face", nil, -1},
+		{"one face", []faces.Face{box(100, 100, 80)}, 0},
+		{"a small background face", []faces.Face{box(40, 40, 30), box(250, 200, 200)}, 1},
+		{"two faces of a size", []faces.Face{box(100, 200, 150), box(400, 200, 140)}, -1},
+		{"twice the area exactly", []faces.Face{box(300, 200, 200), box(40, 40, 141)}, 0},
+		{"just under twice", []faces.Face{box(300, 200, 200), box(40, 40, 142)}, -1},
+		{"largest off-centre, two bystanders", []faces.Face{box(10, 10, 60), box(500, 10, 50), box(350, 250, 180)}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := faces.Photo{Width: 800, Height: 600, Faces: tt.faces}
+			got, ok := p.Dominant()
+			switch {
+			case tt.want < 0 && ok:
+				t.Errorf("kept %v, want an ambiguous photo", got.Box)
+			case tt.want >= 0 && (!ok || got.Box != tt.faces[tt.want].Box):
+				t.Errorf("got %v (ok %v), want %v", got.Box, ok, tt.faces[tt.want].Box)
+			}
+		})
+	}
+}

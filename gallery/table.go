@@ -26,20 +26,24 @@ const (
 // Row is one row of the gallery table: one reference photo, encoded when its
 // status is ok, or rejected with the reason (the user must fix that photo).
 type Row struct {
-	Identity      string    `parquet:"identity"`
-	ImageURI      string    `parquet:"image_uri"`
-	ImageSHA256   *string   `parquet:"image_sha256,optional"`
-	BoxX          *int32    `parquet:"box_x,optional"`
-	BoxY          *int32    `parquet:"box_y,optional"`
-	BoxW          *int32    `parquet:"box_w,optional"`
-	BoxH          *int32    `parquet:"box_h,optional"`
-	DetectorScore *float32  `parquet:"detector_score,optional"`
-	Embedding     []float32 `parquet:"embedding,list,optional"`
-	ModelID       string    `parquet:"model_id"`
-	Profile       string    `parquet:"profile"`
-	Detector      string    `parquet:"detector"`
-	Status        string    `parquet:"status"`
-	Error         *string   `parquet:"error,optional"`
+	Identity      string   `parquet:"identity"`
+	ImageURI      string   `parquet:"image_uri"`
+	ImageSHA256   *string  `parquet:"image_sha256,optional"`
+	BoxX          *int32   `parquet:"box_x,optional"`
+	BoxY          *int32   `parquet:"box_y,optional"`
+	BoxW          *int32   `parquet:"box_w,optional"`
+	BoxH          *int32   `parquet:"box_h,optional"`
+	DetectorScore *float32 `parquet:"detector_score,optional"`
+	// IgnoredFaces counts the other faces found in the photo and left
+	// out, the subject dominating them (faces.Dominance); null when it
+	// showed one face.
+	IgnoredFaces *int32    `parquet:"ignored_faces,optional"`
+	Embedding    []float32 `parquet:"embedding,list,optional"`
+	ModelID      string    `parquet:"model_id"`
+	Profile      string    `parquet:"profile"`
+	Detector     string    `parquet:"detector"`
+	Status       string    `parquet:"status"`
+	Error        *string   `parquet:"error,optional"`
 	// RunID is the run that encoded the photo; a reused row keeps it.
 	RunID     string `parquet:"run_id"`
 	EncodedAt int64  `parquet:"encoded_at,timestamp(millisecond)"`
@@ -87,8 +91,11 @@ type Manifest struct {
 	Rows     int64 `json:"rows"`
 	Photos   int64 `json:"photos"`
 	Rejected int64 `json:"rejected"`
-	Reused   int64 `json:"reused"`
-	Encoded  int64 `json:"encoded"`
+	// SubjectKept counts the ok photos that showed several faces and kept
+	// the dominant one.
+	SubjectKept int64 `json:"subject_kept"`
+	Reused      int64 `json:"reused"`
+	Encoded     int64 `json:"encoded"`
 	// Identities maps each identity to its number of ok photos.
 	Identities map[string]int64 `json:"identities"`
 	CreatedAt  time.Time        `json:"created_at"`

@@ -50,6 +50,10 @@ type Common struct {
 	// MaxBytes caps the bytes read per object, MaxPixels the decoded size.
 	MaxBytes  int64
 	MaxPixels int
+	// Preview is the long side of the copy faces are found on in larger
+	// photos (see faces.Finder.Preview); 0 means faces.DefaultPreview, a
+	// negative value detects on the full-size photo.
+	Preview int
 	// BatchSize is the number of faces per model run.
 	BatchSize int
 	// Inflight is the number of batches encoded at once (0: 1).
@@ -74,6 +78,8 @@ const (
 	DefaultBatchSize = 32
 	DefaultShards    = 4
 	DefaultTopK      = 3
+	// MinPreview is the smallest preview side accepted.
+	MinPreview = 160
 )
 
 func (c *Common) prepare() error {
@@ -126,6 +132,12 @@ func (c *Common) prepare() error {
 	if c.MinFaceSize != 0 && c.MinFaceSize < detector.SmallestMinSize {
 		return fmt.Errorf("%w: --min-face %d: want at least %d", ErrConfig, c.MinFaceSize, detector.SmallestMinSize)
 	}
+	switch {
+	case c.Preview == 0:
+		c.Preview = faces.DefaultPreview
+	case c.Preview > 0 && c.Preview < MinPreview:
+		return fmt.Errorf("%w: --preview %d: want at least %d, or -1 to detect on the full-size photo", ErrConfig, c.Preview, MinPreview)
+	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
 	}
@@ -164,6 +176,7 @@ func (c *Common) faceConfig() transforms.FaceConfig {
 		Detector:    c.Detector,
 		MinFaceSize: c.MinFaceSize,
 		MaxPixels:   c.MaxPixels,
+		Preview:     max(c.Preview, 0),
 		Margin:      c.profile.Margin,
 		Template:    faces.Template(c.profile),
 		Align:       c.profile.Align,
@@ -236,8 +249,9 @@ func Gallery(s beam.Scope, c GalleryConfig) beam.PCollection {
 		previous = transforms.ReadGallery(s, c.Previous)
 	}
 	reused, fresh := transforms.ReuseGallery(s, photos, previous, meta)
-	recs := transforms.FindFaces(s, fresh, c.faceConfig())
-	recs = transforms.OneFacePerPhoto(s, recs)
+	fc := c.faceConfig()
+	fc.Subject = true
+	recs := transforms.FindFaces(s, fresh, fc)
 	recs = transforms.EncodeFaces(s, recs, c.encodeConfig())
 	rows := beam.Flatten(s, reused, transforms.GalleryRows(s, recs, meta))
 	transforms.WriteGallery(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID, Gallery: meta})

@@ -21,7 +21,6 @@ import (
 func init() {
 	register.DoFn3x1[context.Context, Photo, func(FaceRecord), error](&findFacesFn{})
 	register.Emitter1[FaceRecord]()
-	register.Function2x0[FaceRecord, func(FaceRecord)](oneFace)
 }
 
 var (
@@ -39,6 +38,9 @@ type FaceConfig struct {
 	MinFaceSize int
 	// MaxPixels refuses larger images before decoding them.
 	MaxPixels int
+	// Preview bounds the long side of the copy of a larger photo faces
+	// are found on (faces.Finder.Preview); 0 detects on the photo itself.
+	Preview int
 	// Margin enlarges detected boxes before cropping.
 	Margin float64
 	// Template, when set, aligns faces with landmarks to these points of
@@ -61,6 +63,10 @@ type FaceConfig struct {
 	// Session sizes TensorFlow's threads (see encoder.PinProcess); the
 	// decoder may be the process's first session.
 	Session encoder.Session
+	// Subject keeps, of a photo with several faces, only the face it is
+	// of (faces.Photo.Dominant), for gallery photos; an ambiguous photo
+	// becomes one face-less record with status several_faces.
+	Subject bool
 }
 
 // FindFaces decodes each photo and emits one record per face, or one
@@ -103,6 +109,7 @@ func (f *findFacesFn) Setup() error {
 		Resize:   f.Config.Resize,
 		Template: f.Config.Template,
 		Align:    f.Config.Align,
+		Preview:  f.Config.Preview,
 	}
 	return nil
 }
@@ -180,6 +187,25 @@ func (f *findFacesFn) find(p Photo) []FaceRecord {
 		rec.Width, rec.Height = photo.Width, photo.Height
 		return []FaceRecord{rec}
 	}
+	if f.Config.Subject && len(photo.Faces) > 1 {
+		face, ok := photo.Dominant()
+		if !ok {
+			rec := photoRecord(p, gallery.StatusSeveralFaces,
+				fmt.Sprintf("%d faces found and none at least %d times the area of the others; a gallery photo must show one person clearly", len(photo.Faces), faces.Dominance))
+			rec.Width, rec.Height, rec.Faces = photo.Width, photo.Height, len(photo.Faces)
+			return []FaceRecord{rec}
+		}
+		ignored := len(photo.Faces) - 1
+		photo.Faces = []faces.Face{face}
+		recs := f.records(p, photo)
+		recs[0].Ignored = ignored
+		return recs
+	}
+	return f.records(p, photo)
+}
+
+// records are the photo's faces as records.
+func (f *findFacesFn) records(p Photo, photo faces.Photo) []FaceRecord {
 	var taken int64
 	if t, ok := decoder.TakenAt(p.Data); ok {
 		taken = t.UnixMilli()
@@ -197,26 +223,4 @@ func (f *findFacesFn) find(p Photo) []FaceRecord {
 		}
 	}
 	return recs
-}
-
-// OneFacePerPhoto enforces the gallery's rule: a reference photo must show
-// exactly one face. A photo with several becomes one face-less record with
-// status several_faces; the user must fix that photo.
-func OneFacePerPhoto(s beam.Scope, recs beam.PCollection) beam.PCollection {
-	s = s.Scope("transforms.OneFacePerPhoto")
-	return beam.ParDo(s, oneFace, recs)
-}
-
-func oneFace(r FaceRecord, emit func(FaceRecord)) {
-	switch {
-	case r.Faces <= 1:
-		emit(r)
-	case r.Index == 0:
-		rej := FaceRecord{
-			Ref: r.Ref, SHA256: r.SHA256, Width: r.Width, Height: r.Height, Faces: r.Faces, Index: -1,
-			Status: gallery.StatusSeveralFaces,
-			Error:  fmt.Sprintf("%d faces found; a gallery photo must show exactly one", r.Faces),
-		}
-		emit(rej)
-	}
 }

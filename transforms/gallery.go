@@ -128,6 +128,9 @@ func (f *galleryRowFn) ProcessElement(ctx context.Context, r FaceRecord, emit fu
 	if r.HasFace() {
 		row.BoxX, row.BoxY, row.BoxW, row.BoxH = ptr(int32(r.X)), ptr(int32(r.Y)), ptr(int32(r.W)), ptr(int32(r.H))
 		row.DetectorScore = ptr(r.Score)
+		if r.Ignored > 0 {
+			row.IgnoredFaces = ptr(int32(r.Ignored))
+		}
 		row.Embedding = r.Embedding
 		if r.Embedding != nil {
 			photosEncoded.Inc(ctx, 1)

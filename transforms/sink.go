@@ -127,9 +127,9 @@ type shardSummary struct {
 	Unknown  int64
 	Statuses []tables.StatusCount // images by status
 	// Gallery tables only.
-	Reused, Encoded, Rejected int64
-	Identities                []tables.StatusCount // ok photos by identity
-	Digests                   []string
+	Reused, Encoded, Rejected, SubjectKept int64
+	Identities                             []tables.StatusCount // ok photos by identity
+	Digests                                []string
 }
 
 // tempPart is where a shard is staged, by whom (a bundle, or the merge of
@@ -319,6 +319,9 @@ func (f *writeGalleryFn) ProcessElement(ctx context.Context, shard int, iter fun
 		}
 		sum.Faces++
 		identities[r.Identity]++
+		if r.IgnoredFaces != nil {
+			sum.SubjectKept++
+		}
 		if r.RunID == f.Config.RunID {
 			sum.Encoded++
 		} else {
@@ -372,7 +375,7 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 	statuses := map[string]int64{}
 	identities := map[string]int64{}
 	var digests [][32]byte
-	var reused, encoded, rejected int64
+	var reused, encoded, rejected, subjectKept int64
 	final := map[string]bool{}
 	for shard := 0; shard < cfg.Shards; shard++ {
 		name := files.Join(cfg.Dir, tables.PartName(shard, cfg.Shards))
@@ -403,6 +406,7 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 		marker.Matched += sum.Matched
 		marker.Unknown += sum.Unknown
 		reused, encoded, rejected = reused+sum.Reused, encoded+sum.Encoded, rejected+sum.Rejected
+		subjectKept += sum.SubjectKept
 		for _, c := range sum.Statuses {
 			statuses[c.Status] += c.Count
 			marker.Images += c.Count
@@ -443,7 +447,7 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 		m := gallery.Manifest{
 			Version: gallery.Version(digests), ModelID: cfg.Gallery.ModelID, Profile: cfg.Gallery.Profile,
 			Detector: cfg.Gallery.Detector, RunID: cfg.RunID, Rows: marker.Rows, Photos: marker.Faces,
-			Rejected: rejected, Reused: reused, Encoded: encoded, Identities: identities, CreatedAt: now,
+			Rejected: rejected, SubjectKept: subjectKept, Reused: reused, Encoded: encoded, Identities: identities, CreatedAt: now,
 		}
 		if err := tables.WriteJSON(ctx, files.Join(cfg.Dir, gallery.ManifestFile), m); err != nil {
 			return err

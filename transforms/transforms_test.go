@@ -22,7 +22,6 @@ import (
 	"github.com/facebatch/facebatch/decoder"
 	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/files"
-	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/matcher"
 	"github.com/facebatch/facebatch/models"
 	"github.com/facebatch/facebatch/results"
@@ -94,49 +93,6 @@ func TestStatusOf(t *testing.T) {
 	}
 }
 
-func TestOneFace(t *testing.T) {
-	ref := ImageRef{URI: "/g/alice.jpg", Identity: "alice"}
-	face := func(faces, index int) FaceRecord {
-		return FaceRecord{
-			Ref: ref, SHA256: "abc", Width: 640, Height: 480, Faces: faces, Index: index,
-			X: 10 * index, Y: 20, W: 50, H: 50, Score: 7.5, Pixels: []byte{1, 2, 3, 4}, Status: results.StatusOK,
-		}
-	}
-	noFace := FaceRecord{Ref: ref, SHA256: "abc", Width: 640, Height: 480, Index: -1, Status: results.StatusNoFace, Error: "no face found"}
-	unreadable := FaceRecord{Ref: ref, Index: -1, Status: results.StatusNotFound, Error: "files: not found"}
-	rejected := FaceRecord{
-		Ref: ref, SHA256: "abc", Width: 640, Height: 480, Faces: 3, Index: -1,
-		Status: gallery.StatusSeveralFaces, Error: "3 faces found; a gallery photo must show exactly one",
-	}
-	tests := []struct {
-		name string
-		in   []FaceRecord
-		want []FaceRecord
-	}{
-		{"no face passes", []FaceRecord{noFace}, []FaceRecord{noFace}},
-		{"unreadable passes", []FaceRecord{unreadable}, []FaceRecord{unreadable}},
-		{"one face passes", []FaceRecord{face(1, 0)}, []FaceRecord{face(1, 0)}},
-		{"three faces: one rejection", []FaceRecord{face(3, 0), face(3, 1), face(3, 2)}, []FaceRecord{rejected}},
-		{"three faces, any order", []FaceRecord{face(3, 2), face(3, 0), face(3, 1)}, []FaceRecord{rejected}},
-		{"later faces alone drop", []FaceRecord{face(3, 1), face(3, 2)}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []FaceRecord
-			for _, r := range tt.in {
-				oneFace(r, func(r FaceRecord) { got = append(got, r) })
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("oneFace emitted\n%+v\nwant\n%+v", got, tt.want)
-			}
-			for _, r := range got {
-				if r.Faces > 1 && (r.HasFace() || r.Pixels != nil) {
-					t.Errorf("a photo with %d faces kept a face: %+v", r.Faces, r)
-				}
-			}
-		})
-	}
-}
 
 // testGallery: alice at (1,0); bob at (0,1) and (0.6,0.8); carol at (-1,0).
 func testGallery(t *testing.T, threshold float64, ids ...string) *matcher.Gallery {

@@ -29,8 +29,11 @@ type FaceRecord struct {
 	Width, Height int
 	// Faces is how many faces the photo has; Index is this one's.
 	Faces, Index int
-	X, Y, W, H   int
-	Score        float32
+	// Ignored is how many other faces of a reference photo were left out
+	// because this one dominates them (FaceConfig.Subject).
+	Ignored    int
+	X, Y, W, H int
+	Score      float32
 	// TakenAt is when the photo was taken (EXIF, Unix ms), 0 if it does
 	// not say.
 	TakenAt int64

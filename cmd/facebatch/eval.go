@@ -145,7 +145,7 @@ func openEvalModel(f evalFlags) (*evalModel, error) {
 	}
 	return &evalModel{
 		enc:       enc,
-		finder:    &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p), Align: p.Align},
+		finder:    &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p), Align: p.Align, Preview: faces.DefaultPreview},
 		profile:   profile,
 		detector:  detName,
 		threshold: threshold,

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/facebatch/facebatch/decoder"
+	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/pipelines"
 	"github.com/facebatch/facebatch/tables"
@@ -60,7 +61,8 @@ func jobFlags(name string, c *pipelines.Common) *flag.FlagSet {
 	fs.StringVar(&c.ModelDir, "model", "", "exported model folder (default $FACEBATCH_MODEL)")
 	fs.StringVar(&c.Profile, "profile", "", "preprocessing profile of the model manifest (default: the manifest's)")
 	fs.StringVar(&c.Detector, "detector", "", "face detector: mtcnn, pigo, or none (the whole image is one face, for pre-cropped photos) (default: the profile's)")
-	fs.IntVar(&c.MinFaceSize, "min-face", 0, "smallest face side to find, in pixels (default: the detector's, 20 for mtcnn, 40 for pigo)")
+	fs.IntVar(&c.MinFaceSize, "min-face", 0, "smallest face side to find, in photo pixels (default: the detector's, 20 for mtcnn, 40 for pigo)")
+	fs.IntVar(&c.Preview, "preview", faces.DefaultPreview, "find faces on a copy of larger photos this many pixels on the long side, then cut them from the photo itself; faces narrower than 20 preview pixels are not found (50 px on a 4032x3024 photo at 1600); -1 detects on the full-size photo")
 	fs.Int64Var(&c.MaxBytes, "max-bytes", pipelines.DefaultMaxBytes, "refuse objects larger than this many bytes (status too_large)")
 	fs.IntVar(&c.MaxPixels, "max-pixels", decoder.DefaultMaxPixels, "refuse images with more pixels than this, from their header (status too_large)")
 	fs.IntVar(&c.BatchSize, "batch-size", pipelines.DefaultBatchSize, "faces per TensorFlow run")
@@ -111,6 +113,9 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fmt.Fprintf(stdout, "gallery %s: %d photos of %d identities (%d encoded, %d reused, %d rejected) in %.1fs\n",
 		m.Version, m.Photos, len(m.Identities), m.Encoded, m.Reused, m.Rejected, time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "  photos by status: %s\n", statusLine(marker.ByStatus))
+	if m.SubjectKept > 0 {
+		fmt.Fprintf(stdout, "  %d photos showed several faces and kept the one they are of (ignored_faces)\n", m.SubjectKept)
+	}
 	fmt.Fprintf(stdout, "  model %s, profile %s, detector %s, table %s\n", m.ModelID, m.Profile, m.Detector, c.Output)
 	return exitAccepted
 }

@@ -119,7 +119,7 @@ func open(f *matchFlags) (*session, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.finder = &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p), Align: p.Align}
+		s.finder = &faces.Finder{Decoder: dec, Detector: d, Size: enc.Size(), Margin: p.Margin, Resize: p.Resize, Template: faces.Template(p), Align: p.Align, Preview: faces.DefaultPreview}
 	}
 	return s, nil
 }
