@@ -165,4 +165,3 @@ func Recall(placed []Placed, found []image.Rectangle, minIoU float64) []bool {
 	}
 	return hit
 }
-

@@ -93,7 +93,6 @@ func TestStatusOf(t *testing.T) {
 	}
 }
 
-
 // testGallery: alice at (1,0); bob at (0,1) and (0.6,0.8); carol at (-1,0).
 func testGallery(t *testing.T, threshold float64, ids ...string) *matcher.Gallery {
 	t.Helper()
