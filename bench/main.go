@@ -48,6 +48,13 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "phone-child" {
+		if err := phoneChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench phone-child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -64,6 +71,7 @@ type settings struct {
 	cpuProfile            string
 	variants              bool
 	layouts               bool
+	phone                 int
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -87,6 +95,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.Float64Var(&s.matchSeconds, "match-seconds", 2, "measuring time per gallery")
 	fs.BoolVar(&s.variants, "variants", true, "also measure XLA, bfloat16 and oneDNN switches (not part of the bound)")
 	fs.BoolVar(&s.layouts, "layouts", true, "try thread layouts at the best batch size")
+	fs.IntVar(&s.phone, "phone", 60, "generated 12-megapixel group photos for the phone-photo run")
 	fs.BoolVar(&s.quick, "quick", false, "a smoke run: tiny sizes, short timings")
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "Go CPU profile of the end-to-end run (default <work>/identify.prof)")
 	if err := fs.Parse(args); err != nil {
@@ -97,7 +106,7 @@ func run(args []string, stdout io.Writer) error {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]string{"n": "24", "rss-small": "24", "rss-large": "64", "batches": "8", "galleries": "1000,20000",
-			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false"}
+			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false", "phone": "3"}
 		for name, v := range quick {
 			if !set[name] {
 				fs.Set(name, v)
@@ -323,6 +332,36 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	// 5. Memory.
 	p("\n5. Peak RSS of identify: %s at %d photos, %s at %d photos (x%.3f)", mib(small.MaxRSS), s.rssSmall, mib(large.MaxRSS), s.rssLarge, float64(large.MaxRSS)/float64(small.MaxRSS))
 
+	// 6. Phone photos.
+	phoneDir := filepath.Join(filepath.Dir(b.photoDir), "phone-"+phoneSetVersion)
+	p("\n6. Phone photos: %d generated 4032x3024 JPEG group photos (2-6 faces, 60-600 px, two in three EXIF-rotated; cached in %s)", s.phone, phoneDir)
+	st := b.phone(phoneDir, s.phone)
+	if st.Err != "" {
+		return fmt.Errorf("phone photos: %s", st.Err)
+	}
+	phoneBench := *b
+	phoneBench.photoDir = phoneDir
+	pr := phoneBench.identify(s.phone, "-phone")
+	if pr.Err != "" {
+		return fmt.Errorf("identify on phone photos: %s", pr.Err)
+	}
+	// Core-seconds per photo of each stage: decode, detect and align
+	// measured one photo at a time in a pinned process; encode at the
+	// bound's rate (faces per second on all cores); matching a face
+	// against the 93-photo gallery is microseconds.
+	cores := float64(runtime.NumCPU())
+	facesPerPhoto := float64(pr.Faces) / float64(max(pr.Images, 1))
+	encodeCore := facesPerPhoto * cores / bound.ImagesS
+	total := st.Decode + st.Detect + st.Align + encodeCore
+	p("   identify end to end: %d photos, %d faces, %.1f s wall, %.2f images/s, %.1f faces/s, peak RSS %s, %.2f CPUs busy",
+		pr.Images, pr.Faces, pr.Seconds, pr.imagesS(), pr.facesS(), mib(pr.MaxRSS), pr.CPUSeconds/pr.Seconds)
+	p("   core-ms per photo: decode (preview) %.0f, detect %.0f, align (crop windows, warp) %.0f, encode %.0f (%.1f faces at the bound), match ~0",
+		1e3*st.Decode, 1e3*st.Detect, 1e3*st.Align, 1e3*encodeCore, facesPerPhoto)
+	p("   shares: decode %.0f%%, detect %.0f%%, align %.0f%%, encode %.0f%%; stage sum %.2f images/s on %d cores",
+		100*st.Decode/total, 100*st.Detect/total, 100*st.Align/total, 100*encodeCore/total, cores/total, int(cores))
+	p("   detection recall, faces >= 60 px: %d of %d (%.3f), IoU >= 0.5 with the generator's boxes", st.Hit, st.Truth, st.recall())
+	phoneOverBound := pr.facesS() / bound.ImagesS
+
 	p("\nRatios:")
 	p("   e2e (steady) / encode bound:           %.3f", steady/bound.ImagesS)
 	if b.python != "" && notebook.Err == "" && beamPy.Err == "" {
@@ -336,11 +375,12 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	p("bench took %.0fs; load average at end %s", time.Since(start).Seconds(), loadAvg())
 	// over_* compare like with like (see 3.); e2e_over_* are the default
 	// profile's rate, detection included, over the same baselines.
-	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f same_work_img_s=%.1f e2e_over_notebook_loop=%s e2e_over_beam_python=%s",
+	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f same_work_img_s=%.1f e2e_over_notebook_loop=%s e2e_over_beam_python=%s phone_img_s=%.2f phone_faces_s=%.1f phone_faces_over_bound=%.3f phone_recall=%.3f phone_rss_mb=%.0f",
 		steady, bound.ImagesS, steady/bound.ImagesS,
 		ratio(same, notebook), ratio(same, beamPy),
 		largestMatch.FLOPS/peak, float64(large.MaxRSS)/float64(small.MaxRSS),
-		same, ratio(steady, notebook), ratio(steady, beamPy))
+		same, ratio(steady, notebook), ratio(steady, beamPy),
+		pr.imagesS(), pr.facesS(), phoneOverBound, st.recall(), float64(pr.MaxRSS)/(1<<20))
 	return nil
 }
 

@@ -22,6 +22,16 @@ import (
 // changes, so a cached set is not reused.
 const photoSetVersion = "v1"
 
+// cachedCount is how many photos a cached set's .count says it holds.
+func cachedCount(dir string) int {
+	data, err := os.ReadFile(filepath.Join(dir, ".count"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return n
+}
+
 // photoName is the i-th generated photo's file name.
 func photoName(i int) string { return fmt.Sprintf("p%06d.jpg", i) }
 
@@ -32,10 +42,7 @@ func photoName(i int) string { return fmt.Sprintf("p%06d.jpg", i) }
 // drawn from a generator seeded with i, so the set is the same on every
 // machine and can be extended.
 func ensurePhotos(dir, sourceDir string, n int) error {
-	have := 0
-	if data, err := os.ReadFile(filepath.Join(dir, ".count")); err == nil {
-		have, _ = strconv.Atoi(strings.TrimSpace(string(data)))
-	}
+	have := cachedCount(dir)
 	if have >= n {
 		return nil
 	}

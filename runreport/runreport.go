@@ -285,6 +285,9 @@ func (b *builder) summarySection() report.Section {
 	if len(s.RunIDs) > 1 {
 		notes = append(notes, "The table holds rows of several runs.")
 	}
+	if g := b.galManifest; g != nil && g.SubjectKept > 0 {
+		notes = append(notes, fmt.Sprintf("Of the gallery's %d reference photos, %d showed several faces and kept the one they are of (the others are counted in its ignored_faces column).", g.Photos, g.SubjectKept))
+	}
 	return report.Section{ID: "summary", Title: "Run summary", Stats: stats, Note: strings.Join(notes, " "),
 		Empty: "the results table is empty"}
 }
