@@ -24,7 +24,7 @@ import (
 )
 
 // phoneSetVersion names the phone-photo recipe, as photoSetVersion does.
-const phoneSetVersion = "v1"
+const phoneSetVersion = "v2"
 
 // phoneTruth is where the generator put the faces of one phone photo.
 type phoneTruth struct {
@@ -75,7 +75,7 @@ func ensurePhonePhotos(dir, sourceDir string, n int) error {
 			return err
 		}
 		truth, _ := json.Marshal(phoneTruth{Faces: placed})
-		if err := os.WriteFile(filepath.Join(dir, photoName(i)+".json"), truth, 0o644); err != nil {
+		if err := os.WriteFile(truthName(dir, i), truth, 0o644); err != nil {
 			return err
 		}
 		if err := os.WriteFile(filepath.Join(dir, photoName(i)), data, 0o644); err != nil {
@@ -84,6 +84,10 @@ func ensurePhonePhotos(dir, sourceDir string, n int) error {
 	}
 	return os.WriteFile(filepath.Join(dir, ".count"), []byte(strconv.Itoa(n)), 0o644)
 }
+
+// truthName is where photo i's truth is kept: a hidden file, which jobs
+// do not list as an input.
+func truthName(dir string, i int) string { return filepath.Join(dir, "."+photoName(i)+".json") }
 
 // sourceFaces are the source photos with the face each is of.
 func sourceFaces(sourceDir string) ([]groupphoto.Face, error) {
@@ -154,7 +158,7 @@ func (b *bench) phoneStages(dir string, n int) phoneStages {
 			return phoneStages{Err: err.Error()}
 		}
 		var truth phoneTruth
-		raw, err := os.ReadFile(filepath.Join(dir, photoName(i)+".json"))
+		raw, err := os.ReadFile(truthName(dir, i))
 		if err == nil {
 			err = json.Unmarshal(raw, &truth)
 		}
