@@ -7,7 +7,7 @@ ENV_FILE := .facebatch.env
 # Every Go command runs with the cgo flags for the TensorFlow C library.
 GO := source ./$(ENV_FILE) && go
 
-.PHONY: all setup build test bench demo vet clean
+.PHONY: all setup build test bench demo vet clean eval-open-set
 
 all: build
 
@@ -38,6 +38,13 @@ bench: build
 
 demo: build
 	scripts/demo.sh bin/facebatch
+
+# eval-open-set: 1:N identification with strangers on lfw-dev (FNIR at FPIR
+# 1% and 0.1%, rank-1, at gallery sizes 100, 300 and all; docs/open-set.md).
+# EVAL_FLAGS passes more `facebatch eval` flags.
+EVAL_FLAGS ?=
+eval-open-set: build
+	source ./$(ENV_FILE) && scripts/open-set.sh bin/facebatch "" "" $(EVAL_FLAGS)
 
 clean:
 	rm -rf bin out $(ENV_FILE)

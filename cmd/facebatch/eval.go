@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/facebatch/facebatch/decoder"
 	"github.com/facebatch/facebatch/detector"
@@ -36,6 +38,12 @@ type evalFlags struct {
 	minFace         int
 	threshold       float64
 	limit           int
+	// Identification's open-set measures: the FPIR to choose a threshold
+	// for, the sampled gallery sizes and the margin rules to score.
+	flip         bool
+	targetFPIR   float64
+	gallerySizes []int
+	margins      []float64
 }
 
 // evalCmd runs `facebatch eval`: verification accuracy on an LFW-format
@@ -55,6 +63,11 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.detector, "detector", "", "none (whole image), pigo or mtcnn: the photo's subject, its largest face near the centre, the whole image when none is found (default: the profile's)")
 	fs.IntVar(&f.minFace, "min-face", 0, "smallest face side to find, in pixels (default: the detector's)")
 	fs.Float64Var(&f.threshold, "threshold", 0, "the configured threshold to report at (default: the profile's)")
+	fs.BoolVar(&f.flip, "flip", false, "encode each face and its mirror image and add the two encodings (test-time augmentation, twice the model runs), for a profile without it")
+	fs.Float64Var(&f.targetFPIR, "target-fpir", 0.01, "identification: the FPIR (share of strangers named as someone) to choose the open-set threshold for")
+	fs.Func("gallery-sizes", "identification: also score galleries of these many identities, sampled (comma-separated, e.g. 100,1000); probes of identities left out are strangers", parseList(&f.gallerySizes, strconv.Atoi))
+	f.margins = []float64{0.02, 0.05, 0.1}
+	fs.Func("margins", "identification: margin rules to score beside the nearest identity: accept only when the runner-up is this much further (comma-separated; default 0.02,0.05,0.1; \"none\" for none)", parseList(&f.margins, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }))
 	fs.IntVar(&f.limit, "limit", 0, "verification: the first N same and N different pairs of each fold; identification: the first N probes of each identity (0: all)")
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -96,7 +109,39 @@ func (f *evalFlags) check(fs *flag.FlagSet) error {
 	if f.threshold != 0 && !(f.threshold > 0 && f.threshold <= 2) {
 		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", errUsage, f.threshold)
 	}
+	if !(f.targetFPIR > 0 && f.targetFPIR < 1) {
+		return fmt.Errorf("%w: --target-fpir %v is outside (0, 1)", errUsage, f.targetFPIR)
+	}
+	for _, n := range f.gallerySizes {
+		if n < 2 {
+			return fmt.Errorf("%w: --gallery-sizes: %d identities leave no runner-up", errUsage, n)
+		}
+	}
+	for _, m := range f.margins {
+		if !(m > 0 && m < 2) {
+			return fmt.Errorf("%w: --margins: %v is outside (0, 2)", errUsage, m)
+		}
+	}
 	return nil
+}
+
+// parseList parses a comma-separated flag into *dst, replacing its default;
+// "none" empties it.
+func parseList[T any](dst *[]T, parse func(string) (T, error)) func(string) error {
+	return func(s string) error {
+		*dst = nil
+		if s == "none" {
+			return nil
+		}
+		for _, part := range strings.Split(s, ",") {
+			v, err := parse(strings.TrimSpace(part))
+			if err != nil {
+				return err
+			}
+			*dst = append(*dst, v)
+		}
+		return nil
+	}
 }
 
 // evalModel is the encoding path both modes share with the jobs: decode,
@@ -117,7 +162,7 @@ func openEvalModel(f evalFlags) (*evalModel, error) {
 			return nil, err
 		}
 	}
-	enc, err := encoder.Load(dir, encoder.Options{Profile: f.profile})
+	enc, err := encoder.Load(dir, encoder.Options{Profile: f.profile, Flip: f.flip})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"text/tabwriter"
 
@@ -53,6 +54,7 @@ type identifySummary struct {
 	EnrolledProbes int     `json:"enrolled_probes"`
 	UnknownProbes  int     `json:"unknown_probes"`
 	Profile        string  `json:"profile"`
+	Flip           bool    `json:"flip"`
 	Detector       string  `json:"detector"`
 	ModelID        string  `json:"model_id"`
 	Threshold      float64 `json:"threshold"`
@@ -80,6 +82,9 @@ type identifySummary struct {
 	GenuineHistogram []int   `json:"genuine_distance_histogram"`
 	UnknownHistogram []int   `json:"unknown_distance_histogram"`
 	HistogramMax     float64 `json:"histogram_range_max"`
+	// OpenSet is FNIR at fixed FPIRs, with the thresholds that give them,
+	// for the whole gallery and the sampled sizes.
+	OpenSet *openSetSummary `json:"open_set,omitempty"`
 }
 
 // Kinds of confusion.
@@ -157,7 +162,7 @@ func evalIdentify(ctx context.Context, f evalFlags, stdout io.Writer) error {
 		Mode: "identification", Gallery: f.gallery, Probes: f.probes,
 		GalleryPhotos: len(galPhotos), GalleryIdentities: len(enrolled), GalleryNoFace: len(galPhotos) - len(gal),
 		ProbeCount: len(probes), ProbeIdentities: len(identities(probes)),
-		Profile: m.profile, Detector: m.detector, ModelID: m.enc.ModelID(), Threshold: m.threshold,
+		Profile: m.profile, Flip: m.enc.Profile().Flip, Detector: m.detector, ModelID: m.enc.ModelID(), Threshold: m.threshold,
 		HistogramMax: 2,
 	}
 	var trials []evaluation.Trial
@@ -243,6 +248,9 @@ func evalIdentify(ctx context.Context, f evalFlags, stdout io.Writer) error {
 	sum.UnknownTrials, sum.UnknownAccepted, sum.UnknownFAR = res.Unknown, res.UnknownAccepted, res.UnknownFAR
 	sum.GenuineHistogram = evaluation.Histogram(genuine, 0, 2, 40)
 	sum.UnknownHistogram = evaluation.Histogram(unknown, 0, 2, 40)
+	if sum.OpenSet, err = openSet(f, gal, probes, probeEmbs, trials, len(enrolled), m.threshold); err != nil {
+		return err
+	}
 
 	page, err := identifyPage(m, sum, gal, probes, probeEmbs)
 	if err != nil {
@@ -257,8 +265,49 @@ func evalIdentify(ctx context.Context, f evalFlags, stdout io.Writer) error {
 	fmt.Fprintf(tw, "rank-1 identification rate\t%.2f%% (%d enrolled probes)\n", 100*sum.Rank1, sum.EnrolledProbes)
 	fmt.Fprintf(tw, "identified at threshold %.3f\t%.2f%% (%d misidentified, %d rejected)\n", sum.Threshold, 100*sum.IdentifiedRate, sum.Misidentified, sum.Rejected)
 	fmt.Fprintf(tw, "unknown people accepted\t%.2f%% (%d of %d, %s)\n", 100*sum.UnknownFAR, sum.UnknownAccepted, sum.UnknownTrials, sum.UnknownMethod)
-	fmt.Fprintf(tw, "report\t%s\n", filepath.Join(f.out, "report.html"))
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if sum.OpenSet != nil {
+		printOpenSet(stdout, sum.OpenSet)
+	}
+	_, err = fmt.Fprintf(stdout, "report  %s\n", filepath.Join(f.out, "report.html"))
+	return err
+}
+
+// openSet scores the searches made (the whole gallery) and those against
+// each sampled gallery size, under the nearest-identity rule and each
+// margin rule. It is nil when there are no strangers to score.
+func openSet(f evalFlags, gal []galleryPhoto, probes []gallery.Photo, probeEmbs [][]float32, trials []evaluation.Trial, identities int, threshold float64) (*openSetSummary, error) {
+	rules := []evaluation.Rule{{}}
+	for _, m := range f.margins {
+		rules = append(rules, evaluation.Rule{MinMargin: m})
+	}
+	s := &openSetSummary{TargetFPIR: f.targetFPIR}
+	sizes := slices.Sorted(slices.Values(f.gallerySizes))
+	for _, n := range slices.Compact(sizes) {
+		if n >= identities {
+			continue
+		}
+		sample, err := sampleTrials(gal, probes, probeEmbs, sampleIdentities(gal, n), threshold)
+		if err != nil {
+			return nil, err
+		}
+		size, err := scoreOpenSet(sample, n, f.targetFPIR, rules)
+		if err != nil {
+			return nil, err
+		}
+		s.Sizes = append(s.Sizes, size)
+	}
+	all, err := scoreOpenSet(trials, identities, f.targetFPIR, rules)
+	if errors.Is(err, evaluation.ErrNoSearches) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.Sizes = append(s.Sizes, all)
+	return s, nil
 }
 
 // buildEvalGallery makes a matcher gallery of the photos, leaving out one
@@ -390,6 +439,7 @@ func identifyPage(m *evalModel, s *identifySummary, gal []galleryPhoto, probes [
 			{ID: "summary", Title: "Summary", Stats: stats,
 				Note: "Rank-k rates are closed-set (the right identity among the k nearest, at any distance); the rest is at the threshold: a probe is accepted as its nearest identity when the distance is below it. Unknown people: " + unknownNote + "."},
 			{ID: "distances", Title: "Distances", Charts: []template.HTML{hist.SVG()}},
+			openSetSection(s.OpenSet),
 			{ID: "confusions", Title: "Errors", Note: errorsNote, Groups: groups, Empty: "no errors: every enrolled probe was identified and no unknown person accepted"},
 		},
 	}, nil
