@@ -26,9 +26,6 @@ type Options struct {
 	Profile string
 	// Session tunes TensorFlow's threads and devices.
 	Session Session
-	// Flip turns on the profile's Flip (mirror-image test-time
-	// augmentation) for a profile that has it off, to measure it.
-	Flip bool
 }
 
 // Encoder holds one loaded SavedModel. It is safe for concurrent use: all
@@ -55,7 +52,6 @@ func Load(dir string, opts Options) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	profile.Flip = profile.Flip || opts.Flip
 	e := &Encoder{manifest: m, profile: profile}
 	// tfgo panics on every error; keep panics from crossing our API.
 	err = protect(func() {

@@ -98,7 +98,10 @@ type Manifest struct {
 	Encoded     int64 `json:"encoded"`
 	// Identities maps each identity to its number of ok photos.
 	Identities map[string]int64 `json:"identities"`
-	CreatedAt  time.Time        `json:"created_at"`
+	// Calibration is the threshold for identification against this
+	// gallery, measured on its photos; nil when the job was told not to.
+	Calibration *Calibration `json:"calibration,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
 }
 
 // ErrNoGallery means the folder holds no complete gallery table.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // ManifestFile is the manifest's name inside a model directory.
@@ -229,16 +230,28 @@ func (m *Manifest) SavedModelDir() string {
 }
 
 // Profile returns the named profile; "" means the default one.
+// A name ending in FlipSuffix is the profile before it with Flip on.
 func (m *Manifest) Profile(name string) (Profile, error) {
 	if name == "" {
 		name = m.DefaultProfile
 	}
-	p, ok := m.Profiles[name]
+	base, flip := strings.CutSuffix(name, FlipSuffix)
+	p, ok := m.Profiles[base]
 	if !ok {
-		return Profile{}, fmt.Errorf("models: %s has no profile %q (have %v)", m.ModelID, name, m.ProfileNames())
+		return Profile{}, fmt.Errorf("models: %s has no profile %q (have %v, each also with %s)", m.ModelID, name, m.ProfileNames(), FlipSuffix)
+	}
+	if flip && !p.Flip {
+		p.Flip = true
+		p.Description += "; each face encoded with its mirror image (" + FlipSuffix + ")"
 	}
 	return p, nil
 }
+
+// FlipSuffix turns on a profile's Flip: "aligned+flip" is "aligned" with
+// each face's encoding the sum of its own and its mirror image's (one more
+// model run per face). Its encodings differ from the profile's, so its name
+// is what tables record and what identify checks a gallery against.
+const FlipSuffix = "+flip"
 
 // ProfileNames lists the profiles in a stable order.
 func (m *Manifest) ProfileNames() []string {

@@ -60,6 +60,15 @@ func TestExportedManifest(t *testing.T) {
 		len(p.Template) != 5 || p.Pixels != "standardize" || p.Threshold != 1.06 {
 		t.Errorf("default profile %q: %+v, %v", m.DefaultProfile, p, err)
 	}
+	// A profile with the flip suffix is that profile with Flip on.
+	base, _ := m.Profile("aligned")
+	if p, err := m.Profile("aligned" + models.FlipSuffix); err != nil || !p.Flip || base.Flip ||
+		p.Threshold != base.Threshold || p.Align != base.Align || p.Detector != base.Detector {
+		t.Errorf("aligned+flip profile %+v, %v; aligned %+v", p, err, base)
+	}
+	if _, err := m.Profile("nosuch" + models.FlipSuffix); err == nil {
+		t.Error("a flipped unknown profile loaded")
+	}
 	if _, err := os.Stat(filepath.Join(m.SavedModelDir(), "saved_model.pb")); err != nil {
 		t.Error(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/models"
+	"github.com/facebatch/facebatch/results"
 	"github.com/facebatch/facebatch/tables"
 	"github.com/facebatch/facebatch/transforms"
 )
@@ -218,6 +219,10 @@ type GalleryConfig struct {
 	// Previous is an earlier gallery table whose rows are reused when the
 	// photo bytes, model, profile and detector are unchanged.
 	Previous string
+	// CalibrateFPIR is the FPIR the table's stored threshold is measured
+	// for (gallery.Calibrate); 0 means gallery.DefaultCalibrationFPIR,
+	// negative not to calibrate.
+	CalibrateFPIR float64
 }
 
 // Prepare validates the config and fills in defaults.
@@ -228,6 +233,12 @@ func (c *GalleryConfig) Prepare(ctx context.Context) error {
 	absolute(&c.Input, &c.Output, &c.Previous)
 	if err := c.Common.prepare(); err != nil {
 		return err
+	}
+	switch {
+	case c.CalibrateFPIR == 0:
+		c.CalibrateFPIR = gallery.DefaultCalibrationFPIR
+	case c.CalibrateFPIR >= 1:
+		return fmt.Errorf("%w: --calibrate-fpir %v is not below 1", ErrConfig, c.CalibrateFPIR)
 	}
 	if _, err := transforms.GalleryPhotos(ctx, c.Input); err != nil {
 		return fmt.Errorf("%w: --input: %v", ErrConfig, err)
@@ -242,7 +253,7 @@ func (c *GalleryConfig) Prepare(ctx context.Context) error {
 
 // Gallery adds the gallery job to s and returns its rows.
 func Gallery(s beam.Scope, c GalleryConfig) beam.PCollection {
-	meta := transforms.GalleryConfig{RunID: c.RunID, ModelID: c.ModelID(), Profile: c.Profile, Detector: c.Detector}
+	meta := transforms.GalleryConfig{RunID: c.RunID, ModelID: c.ModelID(), Profile: c.Profile, Detector: c.Detector, CalibrateFPIR: c.CalibrateFPIR}
 	photos := transforms.ReadImages(s, transforms.ListGallery(s, c.Input), c.MaxBytes)
 	previous := beam.CreateList(s.Scope("NoPrevious"), []gallery.Row{})
 	if c.Previous != "" {
@@ -268,10 +279,13 @@ type IdentifyConfig struct {
 	// Gallery is a gallery table written by the gallery job.
 	Gallery string
 	Output  string
-	// Threshold accepts distances below it; 0 means the profile's.
-	Threshold      float64
-	TopK           int
-	WithEmbeddings bool
+	// Threshold accepts distances below it; 0 means the gallery's
+	// calibrated one when it has one, else the profile's. Prepare sets
+	// ThresholdSource to say which (results.ThresholdFlag, ...).
+	Threshold       float64
+	ThresholdSource string
+	TopK            int
+	WithEmbeddings  bool
 	// Cluster groups the unknown faces by identity (when there are at
 	// least transforms.DefaultClusterMinFaces) into the clusters table and
 	// the results' cluster_id column.
@@ -304,10 +318,7 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 	if err := c.Common.prepare(); err != nil {
 		return err
 	}
-	if c.Threshold == 0 {
-		c.Threshold = c.profile.Threshold
-	}
-	if !(c.Threshold > 0 && c.Threshold <= 2) {
+	if c.Threshold != 0 && !(c.Threshold > 0 && c.Threshold <= 2) {
 		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", ErrConfig, c.Threshold)
 	}
 	if c.TopK <= 0 {
@@ -343,6 +354,14 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 			ErrConfig, c.Gallery, gm.Profile, c.Profile, gm.Profile, c.Profile)
 	}
 	c.galleryVersion = gm.Version
+	switch cal := gm.Calibration; {
+	case c.Threshold != 0:
+		c.ThresholdSource = results.ThresholdFlag
+	case cal != nil && cal.Threshold > 0:
+		c.Threshold, c.ThresholdSource = cal.Threshold, results.ThresholdCalibration
+	default:
+		c.Threshold, c.ThresholdSource = c.profile.Threshold, results.ThresholdProfile
+	}
 	// An input that matches nothing is a mistake to report now, not a run
 	// that writes an empty table and a success marker.
 	for _, in := range c.Inputs {
@@ -381,14 +400,15 @@ func Identify(s beam.Scope, c IdentifyConfig) beam.PCollection {
 	recs := transforms.FindFaces(s, photos, c.faceConfig())
 	recs = transforms.EncodeFaces(s, recs, c.encodeConfig())
 	rows, unknown := transforms.MatchFaces(s, recs, transforms.ReadGallery(s, c.Gallery), transforms.MatchConfig{
-		RunID:          c.RunID,
-		Threshold:      c.Threshold,
-		TopK:           c.TopK,
-		ModelID:        c.ModelID(),
-		Profile:        c.Profile,
-		Detector:       c.Detector,
-		GalleryVersion: c.galleryVersion,
-		WithEmbeddings: c.WithEmbeddings,
+		RunID:           c.RunID,
+		Threshold:       c.Threshold,
+		ThresholdSource: c.ThresholdSource,
+		TopK:            c.TopK,
+		ModelID:         c.ModelID(),
+		Profile:         c.Profile,
+		Detector:        c.Detector,
+		GalleryVersion:  c.galleryVersion,
+		WithEmbeddings:  c.WithEmbeddings,
 	})
 	if c.Cluster {
 		var clusters beam.PCollection

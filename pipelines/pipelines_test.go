@@ -135,6 +135,7 @@ type resultRow struct {
 	distance, margin                                        sql.NullFloat64
 	accepted                                                bool
 	threshold                                               float64
+	thresholdSource                                         string
 	faceIndex                                               sql.NullInt32
 	candidates                                              []candidate
 }
@@ -148,7 +149,7 @@ type candidate struct {
 func readResults(t *testing.T, dir string) []resultRow {
 	t.Helper()
 	q := fmt.Sprintf(`SELECT image_uri, status, model_id, profile, gallery_version, detector, identity,
-		distance, margin, accepted, threshold, face_index, to_json(candidates)::VARCHAR
+		distance, margin, accepted, threshold, threshold_source, face_index, to_json(candidates)::VARCHAR
 		FROM read_parquet('%s') ORDER BY image_uri, face_index`, filepath.Join(dir, "*.parquet"))
 	rows, err := duck(t).Query(q)
 	if err != nil {
@@ -160,7 +161,7 @@ func readResults(t *testing.T, dir string) []resultRow {
 		var r resultRow
 		var cands sql.NullString
 		if err := rows.Scan(&r.uri, &r.status, &r.modelID, &r.profile, &r.galleryVersion, &r.detector, &r.identity,
-			&r.distance, &r.margin, &r.accepted, &r.threshold, &r.faceIndex, &cands); err != nil {
+			&r.distance, &r.margin, &r.accepted, &r.threshold, &r.thresholdSource, &r.faceIndex, &cands); err != nil {
 			t.Fatal(err)
 		}
 		if cands.Valid && cands.String != "null" {
@@ -213,6 +214,10 @@ func TestIdentifyLocal(t *testing.T) {
 	if gm.Photos != 12 || gm.Rejected != 0 || len(gm.Identities) != 12 || gm.Encoded != 12 {
 		t.Fatalf("gallery manifest %+v", gm)
 	}
+	// Twelve photos are too few to measure an FPIR of 1%.
+	if c := gm.Calibration; c == nil || c.Threshold != 0 || c.Note == "" {
+		t.Errorf("calibration %+v, want none made and a note why", c)
+	}
 
 	// The camera shots plus two files that are not photos: every one must
 	// come back as a row.
@@ -240,8 +245,8 @@ func TestIdentifyLocal(t *testing.T) {
 			t.Errorf("%s has several rows", r.uri)
 		}
 		byImage[filepath.Base(r.uri)] = r
-		if r.modelID != gm.ModelID || r.galleryVersion != gm.Version || r.threshold != 0.7 || r.profile != "notebook" || r.detector != "none" {
-			t.Errorf("%s: provenance %s %s %v %s %s", r.uri, r.modelID, r.galleryVersion, r.threshold, r.profile, r.detector)
+		if r.modelID != gm.ModelID || r.galleryVersion != gm.Version || r.threshold != 0.7 || r.thresholdSource != "profile" || r.profile != "notebook" || r.detector != "none" {
+			t.Errorf("%s: provenance %s %s %v (%s) %s %s", r.uri, r.modelID, r.galleryVersion, r.threshold, r.thresholdSource, r.profile, r.detector)
 		}
 	}
 	if len(byImage) != 8 {
@@ -288,6 +293,46 @@ func TestIdentifyLocal(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, tables.TempDir)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("staging folder left behind: %v", err)
+	}
+}
+
+// TestCalibratedThreshold checks that identify uses the threshold the
+// gallery job measured on its photos, unless given one, and that every row
+// says which it used.
+func TestCalibratedThreshold(t *testing.T) {
+	dir := t.TempDir()
+	// An FPIR of 10% can be measured on twelve photos: one of the twelve
+	// searches may find another identity under the threshold.
+	gm := runGallery(t, pipelines.GalleryConfig{
+		Common: notebook(), Input: filepath.Join(seed, "gallery"), Output: filepath.Join(dir, "gallery"), CalibrateFPIR: 0.1,
+	})
+	c := gm.Calibration
+	if c == nil || !(c.Threshold > 0 && c.Threshold < 2) || c.Searches != 12 || c.Identities != 12 || c.FalsePositives > 1 || c.TargetFPIR != 0.1 {
+		t.Fatalf("calibration %+v, want a threshold from 12 searches with at most one under it", c)
+	}
+	photos := copyFiles(t, filepath.Join(dir, "photos"), seedFiles(t, "camera")...)
+	for _, tt := range []struct {
+		threshold float64
+		want      float64
+		source    string
+	}{
+		{0, c.Threshold, "gallery_calibration"},
+		{0.7, 0.7, "flag"},
+	} {
+		out := filepath.Join(dir, tt.source)
+		runIdentify(t, pipelines.IdentifyConfig{Common: notebook(), Inputs: []string{photos}, Gallery: filepath.Join(dir, "gallery"), Output: out, Threshold: tt.threshold})
+		rows := readResults(t, out)
+		if len(rows) != 6 {
+			t.Fatalf("%d rows, want 6", len(rows))
+		}
+		for _, r := range rows {
+			if r.threshold != tt.want || r.thresholdSource != tt.source {
+				t.Errorf("%s: threshold %v (%s), want %v (%s)", r.uri, r.threshold, r.thresholdSource, tt.want, tt.source)
+			}
+			if r.accepted != (r.distance.Float64 < tt.want) {
+				t.Errorf("%s: accepted %v at %.4f under threshold %v", r.uri, r.accepted, r.distance.Float64, tt.want)
+			}
+		}
 	}
 }
 

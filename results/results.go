@@ -23,6 +23,13 @@ const (
 	StatusEncodeError = "encode_error"
 )
 
+// Threshold sources (Row.ThresholdSource).
+const (
+	ThresholdFlag        = "flag"
+	ThresholdCalibration = "gallery_calibration"
+	ThresholdProfile     = "profile"
+)
+
 // Candidate is one gallery identity and its distance to the face.
 type Candidate struct {
 	Identity string  `parquet:"identity"`
@@ -51,15 +58,20 @@ type Row struct {
 	Distance *float64 `parquet:"distance,optional"`
 	Accepted bool     `parquet:"accepted"`
 	// Margin is the runner-up's distance minus the nearest one's.
-	Margin         *float64    `parquet:"margin,optional"`
-	Candidates     []Candidate `parquet:"candidates,list"`
-	Threshold      float64     `parquet:"threshold"`
-	ModelID        string      `parquet:"model_id"`
-	Profile        string      `parquet:"profile"`
-	GalleryVersion string      `parquet:"gallery_version"`
-	Status         string      `parquet:"status"`
-	Error          *string     `parquet:"error,optional"`
-	ProcessedAt    int64       `parquet:"processed_at,timestamp(millisecond)"`
+	Margin     *float64    `parquet:"margin,optional"`
+	Candidates []Candidate `parquet:"candidates,list"`
+	Threshold  float64     `parquet:"threshold"`
+	// ThresholdSource says where Threshold came from: "flag"
+	// (--threshold), "gallery_calibration" (measured on the gallery's
+	// photos for a target FPIR, see gallery.Calibration) or "profile"
+	// (the model profile's default).
+	ThresholdSource string  `parquet:"threshold_source"`
+	ModelID         string  `parquet:"model_id"`
+	Profile         string  `parquet:"profile"`
+	GalleryVersion  string  `parquet:"gallery_version"`
+	Status          string  `parquet:"status"`
+	Error           *string `parquet:"error,optional"`
+	ProcessedAt     int64   `parquet:"processed_at,timestamp(millisecond)"`
 	// Embedding is the unit encoding, written only with --with-embeddings:
 	// it is biometric data.
 	Embedding []float32 `parquet:"embedding,list,optional"`

@@ -58,6 +58,10 @@ type GalleryConfig struct {
 	ModelID  string
 	Profile  string
 	Detector string
+	// CalibrateFPIR, when > 0, has the table's manifest carry the
+	// threshold for this FPIR, measured on its own photos
+	// (gallery.Calibrate).
+	CalibrateFPIR float64
 }
 
 // ReuseGallery splits photos into rows reused from the previous gallery

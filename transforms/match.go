@@ -41,14 +41,16 @@ const (
 
 // MatchConfig is what every result row records about how it was made.
 type MatchConfig struct {
-	RunID          string
-	Threshold      float64
-	TopK           int
-	ModelID        string
-	Profile        string
-	Detector       string
-	GalleryVersion string
-	WithEmbeddings bool
+	RunID     string
+	Threshold float64
+	// ThresholdSource is results.Row.ThresholdSource.
+	ThresholdSource string
+	TopK            int
+	ModelID         string
+	Profile         string
+	Detector        string
+	GalleryVersion  string
+	WithEmbeddings  bool
 	// ProgressEvery is the interval between progress log lines (0: 10s).
 	ProgressEvery time.Duration
 }
@@ -195,15 +197,16 @@ func resultRow(r FaceRecord, g *matcher.Gallery, cfg MatchConfig, now time.Time)
 // face's box when there is one.
 func baseRow(r FaceRecord, cfg MatchConfig, now time.Time) results.Row {
 	row := results.Row{
-		RunID:          cfg.RunID,
-		ImageURI:       r.Ref.URI,
-		Detector:       cfg.Detector,
-		Threshold:      cfg.Threshold,
-		ModelID:        cfg.ModelID,
-		Profile:        cfg.Profile,
-		GalleryVersion: cfg.GalleryVersion,
-		Status:         r.Status,
-		ProcessedAt:    now.UnixMilli(),
+		RunID:           cfg.RunID,
+		ImageURI:        r.Ref.URI,
+		Detector:        cfg.Detector,
+		Threshold:       cfg.Threshold,
+		ThresholdSource: cfg.ThresholdSource,
+		ModelID:         cfg.ModelID,
+		Profile:         cfg.Profile,
+		GalleryVersion:  cfg.GalleryVersion,
+		Status:          r.Status,
+		ProcessedAt:     now.UnixMilli(),
 	}
 	if r.SHA256 != "" {
 		row.ImageSHA256 = ptr(r.SHA256)

@@ -449,6 +449,21 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 			Detector: cfg.Gallery.Detector, RunID: cfg.RunID, Rows: marker.Rows, Photos: marker.Faces,
 			Rejected: rejected, SubjectKept: subjectKept, Reused: reused, Encoded: encoded, Identities: identities, CreatedAt: now,
 		}
+		if cfg.Gallery.CalibrateFPIR > 0 {
+			// The parts are in place (the marker is not, yet): read them
+			// back rather than carry every embedding through the summaries.
+			var rows []gallery.Row
+			for name := range final {
+				part, err := tables.Read[gallery.Row](ctx, name)
+				if err != nil {
+					return fmt.Errorf("calibrating %s: %w", cfg.Dir, err)
+				}
+				rows = append(rows, part...)
+			}
+			if m.Calibration, err = gallery.Calibrate(rows, cfg.Gallery.CalibrateFPIR); err != nil {
+				return err
+			}
+		}
 		if err := tables.WriteJSON(ctx, files.Join(cfg.Dir, gallery.ManifestFile), m); err != nil {
 			return err
 		}

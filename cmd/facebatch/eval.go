@@ -40,7 +40,6 @@ type evalFlags struct {
 	limit           int
 	// Identification's open-set measures: the FPIR to choose a threshold
 	// for, the sampled gallery sizes and the margin rules to score.
-	flip         bool
 	targetFPIR   float64
 	gallerySizes []int
 	margins      []float64
@@ -63,7 +62,6 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.detector, "detector", "", "none (whole image), pigo or mtcnn: the photo's subject, its largest face near the centre, the whole image when none is found (default: the profile's)")
 	fs.IntVar(&f.minFace, "min-face", 0, "smallest face side to find, in pixels (default: the detector's)")
 	fs.Float64Var(&f.threshold, "threshold", 0, "the configured threshold to report at (default: the profile's)")
-	fs.BoolVar(&f.flip, "flip", false, "encode each face and its mirror image and add the two encodings (test-time augmentation, twice the model runs), for a profile without it")
 	fs.Float64Var(&f.targetFPIR, "target-fpir", 0.01, "identification: the FPIR (share of strangers named as someone) to choose the open-set threshold for")
 	fs.Func("gallery-sizes", "identification: also score galleries of these many identities, sampled (comma-separated, e.g. 100,1000); probes of identities left out are strangers", parseList(&f.gallerySizes, strconv.Atoi))
 	f.margins = []float64{0.02, 0.05, 0.1}
@@ -162,7 +160,7 @@ func openEvalModel(f evalFlags) (*evalModel, error) {
 			return nil, err
 		}
 	}
-	enc, err := encoder.Load(dir, encoder.Options{Profile: f.profile, Flip: f.flip})
+	enc, err := encoder.Load(dir, encoder.Options{Profile: f.profile})
 	if err != nil {
 		return nil, err
 	}

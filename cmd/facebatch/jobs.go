@@ -87,6 +87,7 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&c.Input, "input", "", "gallery photos: folder or gs:// prefix of <identity>/<photo>, or a CSV of identity,uri (required)")
 	fs.StringVar(&c.Output, "output", "", "gallery table folder or gs:// prefix (required)")
 	fs.StringVar(&c.Previous, "previous", "", "an earlier gallery table: reuse rows whose photo, model, profile and detector are unchanged")
+	fs.Float64Var(&c.CalibrateFPIR, "calibrate-fpir", gallery.DefaultCalibrationFPIR, "store with the table the threshold at which this share of strangers would be named, measured on its own photos (each searched against the other identities); identify uses it unless given --threshold. Needs 1/FPIR photos; negative: do not calibrate")
 	if err := parseJob(fs, args); err != nil {
 		return fail(stderr, fs, err)
 	}
@@ -117,6 +118,12 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "  %d photos showed several faces and kept the one they are of (ignored_faces)\n", m.SubjectKept)
 	}
 	fmt.Fprintf(stdout, "  model %s, profile %s, detector %s, table %s\n", m.ModelID, m.Profile, m.Detector, c.Output)
+	if cal := m.Calibration; cal != nil && cal.Threshold > 0 {
+		fmt.Fprintf(stdout, "  threshold %.3f for FPIR %g%% over %d identities (%d of %d searches under it), used by identify\n",
+			cal.Threshold, 100*cal.TargetFPIR, cal.Identities, cal.FalsePositives, cal.Searches)
+	} else if cal != nil {
+		fmt.Fprintf(stdout, "  not calibrated: %s; identify uses the profile's threshold\n", cal.Note)
+	}
 	return exitAccepted
 }
 
@@ -157,7 +164,7 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fmt.Fprintf(stdout, "identify %s: %d images, %d faces: %d matched, %d unknown; %.1f images/s\n",
 		m.RunID, m.Images, m.Faces, m.Matched, m.Unknown, float64(m.Images)/secs)
 	fmt.Fprintf(stdout, "  images by status: %s\n", statusLine(m.ByStatus))
-	fmt.Fprintf(stdout, "  threshold %g, model %s, results %s\n", c.Threshold, c.ModelID(), c.Output)
+	fmt.Fprintf(stdout, "  threshold %g (%s), model %s, results %s\n", c.Threshold, c.ThresholdSource, c.ModelID(), c.Output)
 	if c.Cluster {
 		cm, err := tables.ReadMarker(ctx, c.ClustersOutput)
 		if err != nil {
