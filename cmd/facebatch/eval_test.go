@@ -192,7 +192,7 @@ func TestEvalIdentifySeed(t *testing.T) {
 		}
 	}
 	out := filepath.Join(dir, "out")
-	code, stdout, stderr := facebatch(t, "eval", "--gallery", gal, "--probes", probes, "--out", out, "--profile", "notebook")
+	code, stdout, stderr := facebatch(t, "eval", "--gallery", gal, "--probes", probes, "--out", out, "--profile", "notebook", "--gallery-sizes", "5")
 	if code != exitAccepted {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, tail(stderr, 2000))
 	}
@@ -220,7 +220,50 @@ func TestEvalIdentifySeed(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("confusions lack %v", want)
 	}
+	checkOpenSet(t, sum)
 	checkIdentifyReport(t, out, sum)
+}
+
+// checkOpenSet checks the seed run's open-set summary: the whole gallery
+// (11 identities: five probes mated, arnaud a stranger) and a sample of 5,
+// whose left-out identities' probes are strangers too; under the nearest
+// rule and the three default margin rules.
+func checkOpenSet(t *testing.T, sum identifySummary) {
+	t.Helper()
+	s := sum.OpenSet
+	if s == nil || len(s.Sizes) != 2 || s.TargetFPIR != 0.01 {
+		t.Fatalf("open set %+v, want two gallery sizes at FPIR 1%%", s)
+	}
+	small, all := s.Sizes[0], s.Sizes[1]
+	if all.Identities != 11 || all.Mated != 5 || all.NonMated != 1 || all.Rank1 != sum.Rank1 {
+		t.Errorf("whole gallery: %d identities, %d mated, %d non-mated, rank-1 %v", all.Identities, all.Mated, all.NonMated, all.Rank1)
+	}
+	if small.Identities != 5 || small.Mated+small.NonMated != 6 || small.NonMated < 1 {
+		t.Errorf("sampled gallery: %d identities, %d mated, %d non-mated", small.Identities, small.Mated, small.NonMated)
+	}
+	for _, size := range s.Sizes {
+		if len(size.Rules) != 4 || size.Rules[0].Rule != "nearest" || size.Rules[3].MinMargin != 0.1 {
+			t.Fatalf("%d identities: rules %+v", size.Identities, size.Rules)
+		}
+		for _, r := range size.Rules {
+			// One stranger in a hundred may be named; of one, none.
+			if p := r.AtTarget; p.FalsePositives != 0 || p.FPIR != 0 || !(p.Threshold > 0 && p.Threshold <= 2) ||
+				p.FNIR != float64(p.Misses)/float64(size.Mated) {
+				t.Errorf("%d identities, %s: %+v", size.Identities, r.Rule, p)
+			}
+		}
+	}
+	// The stranger's distance is the threshold, so the nearest rule names
+	// exactly the mated probes nearer than arnaud is to sebastiano.
+	var arnaud float64
+	for _, c := range sum.Confusions {
+		if c.Kind == kindUnknownAccepted {
+			arnaud = c.Distance
+		}
+	}
+	if got := all.Rules[0].AtTarget.Threshold; got != arnaud {
+		t.Errorf("threshold for FPIR 1%% %v, want the stranger's distance %v", got, arnaud)
+	}
 }
 
 // TestEvalIdentifyCelebrities is the 1:N acceptance check: the 5-celebrity
@@ -266,6 +309,9 @@ func TestEvalFlags(t *testing.T) {
 		{"nothing", nil, "--pairs is required"},
 		{"threshold", []string{"--gallery", "g", "--probes", "q", "--out", "o", "--threshold", "3"}, "outside (0, 2]"},
 		{"missing gallery", []string{"--gallery", "/no/such/dir", "--probes", "q", "--out", "o"}, "no such file"},
+		{"target FPIR", []string{"--gallery", "g", "--probes", "q", "--out", "o", "--target-fpir", "1"}, "outside (0, 1)"},
+		{"gallery size", []string{"--gallery", "g", "--probes", "q", "--out", "o", "--gallery-sizes", "100,1"}, "no runner-up"},
+		{"margin", []string{"--gallery", "g", "--probes", "q", "--out", "o", "--margins", "0.1,x"}, "invalid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
