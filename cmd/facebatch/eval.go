@@ -40,6 +40,7 @@ type evalFlags struct {
 	limit           int
 	// Identification's open-set measures: the FPIR to choose a threshold
 	// for, the sampled gallery sizes and the margin rules to score.
+	enrolMean    bool
 	targetFPIR   float64
 	gallerySizes []int
 	margins      []float64
@@ -62,6 +63,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.detector, "detector", "", "none (whole image), pigo or mtcnn: the photo's subject, its largest face near the centre, the whole image when none is found (default: the profile's)")
 	fs.IntVar(&f.minFace, "min-face", 0, "smallest face side to find, in pixels (default: the detector's)")
 	fs.Float64Var(&f.threshold, "threshold", 0, "the configured threshold to report at (default: the profile's)")
+	fs.BoolVar(&f.enrolMean, "enrol-mean", false, "identification: enrol each identity as the mean of its photos' unit encodings, renormalised, instead of every photo (an identity's distance then is to that mean, not the minimum over its photos)")
 	fs.Float64Var(&f.targetFPIR, "target-fpir", 0.01, "identification: the FPIR (share of strangers named as someone) to choose the open-set threshold for")
 	fs.Func("gallery-sizes", "identification: also score galleries of these many identities, sampled (comma-separated, e.g. 100,1000); probes of identities left out are strangers", parseList(&f.gallerySizes, strconv.Atoi))
 	f.margins = []float64{0.02, 0.05, 0.1}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/facebatch/facebatch/charts"
+	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/evaluation"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/matcher"
@@ -50,14 +51,16 @@ type identifySummary struct {
 	ProbeCount      int `json:"probe_count"`
 	ProbeIdentities int `json:"probe_identities"`
 	// ProbesNoFace probes are encoded whole, so every probe is scored.
-	ProbesNoFace   int     `json:"probes_without_face"`
-	EnrolledProbes int     `json:"enrolled_probes"`
-	UnknownProbes  int     `json:"unknown_probes"`
-	Profile        string  `json:"profile"`
-	Flip           bool    `json:"flip"`
-	Detector       string  `json:"detector"`
-	ModelID        string  `json:"model_id"`
-	Threshold      float64 `json:"threshold"`
+	ProbesNoFace   int    `json:"probes_without_face"`
+	EnrolledProbes int    `json:"enrolled_probes"`
+	UnknownProbes  int    `json:"unknown_probes"`
+	Profile        string `json:"profile"`
+	Flip           bool   `json:"flip"`
+	// EnrolMean: each identity enrolled as the mean of its photos.
+	EnrolMean bool    `json:"enrol_mean"`
+	Detector  string  `json:"detector"`
+	ModelID   string  `json:"model_id"`
+	Threshold float64 `json:"threshold"`
 	// Rank1 and RankRates (ranks 1 to 5) are closed-set rates over the
 	// enrolled probes: the right identity among the k nearest, at any
 	// distance.
@@ -145,6 +148,11 @@ func evalIdentify(ctx context.Context, f evalFlags, stdout io.Writer) error {
 			gal = append(gal, galleryPhoto{Photo: p, emb: embs[i]})
 		}
 	}
+	if f.enrolMean {
+		if gal, err = meanGallery(gal); err != nil {
+			return err
+		}
+	}
 	probeEmbs, probeFound, err := m.encodeFiles(ctx, photoPaths(probes))
 	if err != nil {
 		return err
@@ -162,7 +170,7 @@ func evalIdentify(ctx context.Context, f evalFlags, stdout io.Writer) error {
 		Mode: "identification", Gallery: f.gallery, Probes: f.probes,
 		GalleryPhotos: len(galPhotos), GalleryIdentities: len(enrolled), GalleryNoFace: len(galPhotos) - len(gal),
 		ProbeCount: len(probes), ProbeIdentities: len(identities(probes)),
-		Profile: m.profile, Flip: m.enc.Profile().Flip, Detector: m.detector, ModelID: m.enc.ModelID(), Threshold: m.threshold,
+		Profile: m.profile, Flip: m.enc.Profile().Flip, EnrolMean: f.enrolMean, Detector: m.detector, ModelID: m.enc.ModelID(), Threshold: m.threshold,
 		HistogramMax: 2,
 	}
 	var trials []evaluation.Trial
@@ -329,6 +337,30 @@ func buildEvalGallery(photos []galleryPhoto, threshold float64, without string) 
 		return nil, fmt.Errorf("%w: no gallery photo with a face", matcher.ErrEmptyGallery)
 	}
 	return g, nil
+}
+
+// meanGallery is one entry per identity, the mean of its photos' unit
+// encodings renormalised, shown on the report as its first photo.
+func meanGallery(gal []galleryPhoto) ([]galleryPhoto, error) {
+	var out []galleryPhoto
+	at := map[string]int{}
+	for _, p := range gal {
+		i, ok := at[p.Identity]
+		if !ok {
+			at[p.Identity] = len(out)
+			out = append(out, galleryPhoto{Photo: p.Photo, emb: slices.Clone(p.emb)})
+			continue
+		}
+		for k, v := range p.emb {
+			out[i].emb[k] += v
+		}
+	}
+	for i := range out {
+		if err := encoder.Normalize(out[i].emb); err != nil {
+			return nil, fmt.Errorf("the mean of %s's photos: %w", out[i].Identity, err)
+		}
+	}
+	return out, nil
 }
 
 // nearestPhoto is identity's gallery photo nearest to emb.
