@@ -27,7 +27,6 @@ import (
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/models"
-	"github.com/facebatch/facebatch/results"
 	"github.com/facebatch/facebatch/tables"
 	"github.com/facebatch/facebatch/transforms"
 )
@@ -354,14 +353,7 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 			ErrConfig, c.Gallery, gm.Profile, c.Profile, gm.Profile, c.Profile)
 	}
 	c.galleryVersion = gm.Version
-	switch cal := gm.Calibration; {
-	case c.Threshold != 0:
-		c.ThresholdSource = results.ThresholdFlag
-	case cal != nil && cal.Threshold > 0:
-		c.Threshold, c.ThresholdSource = cal.Threshold, results.ThresholdCalibration
-	default:
-		c.Threshold, c.ThresholdSource = c.profile.Threshold, results.ThresholdProfile
-	}
+	c.Threshold, c.ThresholdSource = threshold(c.Threshold, gm.Calibration, c.profile)
 	// An input that matches nothing is a mistake to report now, not a run
 	// that writes an empty table and a success marker.
 	for _, in := range c.Inputs {

@@ -136,6 +136,9 @@ type resultRow struct {
 	accepted                                                bool
 	threshold                                               float64
 	thresholdSource                                         string
+	runID                                                   string
+	sourceRunID, err                                        sql.NullString
+	embeddingLen                                            int
 	faceIndex                                               sql.NullInt32
 	candidates                                              []candidate
 }
@@ -149,7 +152,8 @@ type candidate struct {
 func readResults(t *testing.T, dir string) []resultRow {
 	t.Helper()
 	q := fmt.Sprintf(`SELECT image_uri, status, model_id, profile, gallery_version, detector, identity,
-		distance, margin, accepted, threshold, threshold_source, face_index, to_json(candidates)::VARCHAR
+		distance, margin, accepted, threshold, threshold_source, run_id, source_run_id, error, coalesce(len(embedding), 0),
+		face_index, to_json(candidates)::VARCHAR
 		FROM read_parquet('%s') ORDER BY image_uri, face_index`, filepath.Join(dir, "*.parquet"))
 	rows, err := duck(t).Query(q)
 	if err != nil {
@@ -161,7 +165,7 @@ func readResults(t *testing.T, dir string) []resultRow {
 		var r resultRow
 		var cands sql.NullString
 		if err := rows.Scan(&r.uri, &r.status, &r.modelID, &r.profile, &r.galleryVersion, &r.detector, &r.identity,
-			&r.distance, &r.margin, &r.accepted, &r.threshold, &r.thresholdSource, &r.faceIndex, &cands); err != nil {
+			&r.distance, &r.margin, &r.accepted, &r.threshold, &r.thresholdSource, &r.runID, &r.sourceRunID, &r.err, &r.embeddingLen, &r.faceIndex, &cands); err != nil {
 			t.Fatal(err)
 		}
 		if cands.Valid && cands.String != "null" {

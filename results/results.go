@@ -80,4 +80,7 @@ type Row struct {
 	// clustered them (a face like no other is a cluster of its own), null
 	// otherwise. It keys the clusters table of the same run.
 	ClusterID *int64 `parquet:"cluster_id,optional"`
+	// SourceRunID is, on a table written by rematch, the run whose table
+	// it labelled again; null on identify's.
+	SourceRunID *string `parquet:"source_run_id,optional"`
 }

@@ -45,12 +45,14 @@ type MatchConfig struct {
 	Threshold float64
 	// ThresholdSource is results.Row.ThresholdSource.
 	ThresholdSource string
-	TopK            int
-	ModelID         string
-	Profile         string
-	Detector        string
-	GalleryVersion  string
-	WithEmbeddings  bool
+	// SourceRunID is results.Row.SourceRunID: the run rematch relabels.
+	SourceRunID    string
+	TopK           int
+	ModelID        string
+	Profile        string
+	Detector       string
+	GalleryVersion string
+	WithEmbeddings bool
 	// ProgressEvery is the interval between progress log lines (0: 10s).
 	ProgressEvery time.Duration
 }
@@ -210,6 +212,9 @@ func baseRow(r FaceRecord, cfg MatchConfig, now time.Time) results.Row {
 	}
 	if r.SHA256 != "" {
 		row.ImageSHA256 = ptr(r.SHA256)
+	}
+	if cfg.SourceRunID != "" {
+		row.SourceRunID = ptr(cfg.SourceRunID)
 	}
 	if r.Width > 0 {
 		row.ImageWidth, row.ImageHeight = ptr(int32(r.Width)), ptr(int32(r.Height))

@@ -227,7 +227,7 @@ func (p *resultsPart) count(r results.Row) {
 	switch {
 	case r.Accepted:
 		p.sum.Matched++
-	case r.Status == results.StatusOK:
+	case r.Status == results.StatusOK && r.Error == nil: // a face rematch could not label is neither
 		p.sum.Unknown++
 	}
 	switch {

@@ -52,12 +52,7 @@ func (l *listFlag) Set(v string) error {
 // ones (--runner, --endpoint, --environment_type, --project, ...), which
 // Beam reads from its package variables when the pipeline runs.
 func jobFlags(name string, c *pipelines.Common) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	flag.CommandLine.VisitAll(func(f *flag.Flag) {
-		if fs.Lookup(f.Name) == nil {
-			fs.Var(f.Value, f.Name, f.Usage)
-		}
-	})
+	fs := beamFlags(name)
 	fs.StringVar(&c.ModelDir, "model", "", "exported model folder (default $FACEBATCH_MODEL)")
 	fs.StringVar(&c.Profile, "profile", "", "preprocessing profile of the model manifest (default: the manifest's)")
 	fs.StringVar(&c.Detector, "detector", "", "face detector: mtcnn, pigo, or none (the whole image is one face, for pre-cropped photos) (default: the profile's)")
@@ -135,7 +130,7 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&c.Manifest, "manifest", "", "text file listing image URIs, one per line")
 	fs.StringVar(&c.Gallery, "gallery", "", "gallery table written by `facebatch gallery` (required)")
 	fs.StringVar(&c.Output, "output", "", "results table folder or gs:// prefix (required)")
-	fs.Float64Var(&c.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the profile's, 0.7 for notebook)")
+	fs.Float64Var(&c.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the gallery's calibrated threshold when it has one, else the profile's: 1.06 for aligned, 0.7 for notebook); rows say which in threshold_source")
 	fs.IntVar(&c.TopK, "top", pipelines.DefaultTopK, "candidates kept per face")
 	fs.BoolVar(&c.WithEmbeddings, "with-embeddings", false, "also write each face's embedding (biometric data)")
 	fs.BoolVar(&c.Cluster, "cluster", true, "group the unknown faces by identity (when there are at least 2): cluster_id column and clusters table; --cluster=false to skip")
@@ -197,6 +192,57 @@ func parseJob(fs *flag.FlagSet, args []string) error {
 	}
 	beam.Init()
 	return nil
+}
+
+// beamFlags is a flag set holding Beam's global flags only.
+func beamFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	flag.CommandLine.VisitAll(func(f *flag.Flag) {
+		if fs.Lookup(f.Name) == nil {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	return fs
+}
+
+// rematchJob runs `facebatch rematch`: the nightly step between a new
+// gallery and the report.
+func rematchJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c pipelines.RematchConfig
+	fs := beamFlags("rematch")
+	fs.StringVar(&c.Results, "results", "", "results table written by identify --with-embeddings (or by rematch) (required)")
+	fs.StringVar(&c.Gallery, "gallery", "", "gallery table of the same model and profile (required)")
+	fs.StringVar(&c.Output, "output", "", "new results table folder or gs:// prefix, not --results (required)")
+	fs.StringVar(&c.ModelDir, "model", "", "exported model folder, for its manifest's thresholds (default $FACEBATCH_MODEL); nothing is encoded")
+	fs.Float64Var(&c.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the gallery's calibrated threshold when it has one, else the profile's)")
+	fs.IntVar(&c.TopK, "top", pipelines.DefaultTopK, "candidates kept per face")
+	fs.BoolVar(&c.Cluster, "cluster", true, "group the faces that stay unknown: cluster_id column and clusters table; --cluster=false to skip")
+	fs.Float64Var(&c.ClusterThreshold, "cluster-threshold", 0, "link unknown faces closer than this, in (0, 2] (default: the profile's)")
+	fs.StringVar(&c.ClustersOutput, "clusters-output", "", "clusters table (default: --output plus \"_clusters\")")
+	fs.IntVar(&c.Shards, "shards", pipelines.DefaultShards, "Parquet part files to write")
+	fs.StringVar(&c.RunID, "run-id", "", "name of this run in every row (default: the start time)")
+	if err := parseJob(fs, args); err != nil {
+		return fail(stderr, fs, err)
+	}
+	start := time.Now()
+	if err := c.Prepare(ctx); err != nil {
+		return fail(stderr, fs, err)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	pipelines.Rematch(s, c)
+	if err := runJob(ctx, p); err != nil {
+		fmt.Fprintf(stderr, "facebatch rematch: job failed: %v\n", err)
+		return exitRejected
+	}
+	m, err := tables.ReadMarker(ctx, c.Output)
+	if err != nil {
+		fmt.Fprintf(stderr, "facebatch rematch: %v\n", err)
+		return exitRejected
+	}
+	fmt.Fprintf(stdout, "rematch %s of %s: %d images, %d faces: %d matched, %d unknown; %.1fs\n",
+		m.RunID, c.SourceRunID(), m.Images, m.Faces, m.Matched, m.Unknown, time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "  threshold %g (%s), results %s\n", c.Threshold, c.ThresholdSource, c.Output)
+	return exitAccepted
 }
 
 // cpuProfile is the --cpuprofile flag of the job being run.

@@ -36,6 +36,8 @@ commands:
   gallery   Beam job: encode a gallery of known people into a Parquet table
             (gallery promote: add a named cluster of unknown faces to the gallery's photos)
   identify  Beam job: find, encode and name every face in a set of images
+  rematch   Beam job: name the faces of an earlier identify table again against a new
+            gallery, from their stored embeddings (no photo read or encoded)
   eval      accuracy: LFW-format pairs (k-fold, ROC AUC, TAR@FAR) or 1:N gallery/probes
             (rank-1, unknown people accepted); summary.json + report.html
   report    HTML report of an identify run: counts, faces per identity, near-threshold
@@ -43,7 +45,7 @@ commands:
 
 Run 'facebatch <command> -h' for a command's flags.
 Exit status: verify/who: 0 accepted, 1 rejected or not in the database, 2 error;
-gallery/identify: 0 done, 1 the job failed, 2 bad flags or configuration.
+gallery/identify/rematch: 0 done, 1 the job failed, 2 bad flags or configuration.
 `
 
 func main() {
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return galleryJob(ctx, args[1:], stdout, stderr)
 	case "identify":
 		return identifyJob(ctx, args[1:], stdout, stderr)
+	case "rematch":
+		return rematchJob(ctx, args[1:], stdout, stderr)
 	case "eval":
 		return evalCmd(ctx, args[1:], stdout, stderr)
 	case "report":

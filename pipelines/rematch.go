@@ -1,0 +1,200 @@
+package pipelines
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/facebatch/facebatch/gallery"
+	"github.com/facebatch/facebatch/models"
+	"github.com/facebatch/facebatch/results"
+	"github.com/facebatch/facebatch/tables"
+	"github.com/facebatch/facebatch/transforms"
+)
+
+// RematchConfig configures the rematch job: an earlier results table's
+// faces labelled again against a (newer) gallery from the embeddings the
+// table holds, without reading, decoding, detecting or encoding a photo.
+type RematchConfig struct {
+	// Results is a complete results table written with embeddings
+	// (identify --with-embeddings, or rematch).
+	Results string
+	// Gallery is a gallery table of the same model and profile.
+	Gallery string
+	Output  string
+	// ModelDir holds the model manifest, for the profile's default
+	// thresholds; no model is loaded.
+	ModelDir string
+	// Threshold, TopK, Cluster, ClusterThreshold and ClustersOutput are
+	// identify's, with the same defaults.
+	Threshold        float64
+	ThresholdSource  string
+	TopK             int
+	Cluster          bool
+	ClusterThreshold float64
+	ClustersOutput   string
+	Shards           int
+	RunID            string
+
+	modelID, profile, detector  string
+	galleryVersion, sourceRunID string
+}
+
+// Prepare validates the config, and refuses a table and gallery of
+// different models or profiles before any work.
+func (c *RematchConfig) Prepare(ctx context.Context) error {
+	switch {
+	case c.Results == "":
+		return fmt.Errorf("%w: --results is required", ErrConfig)
+	case c.Gallery == "":
+		return fmt.Errorf("%w: --gallery is required", ErrConfig)
+	case c.Output == "":
+		return fmt.Errorf("%w: --output is required", ErrConfig)
+	}
+	absolute(&c.Results, &c.Gallery, &c.Output, &c.ModelDir, &c.ClustersOutput)
+	if strings.TrimSuffix(c.Output, "/") == strings.TrimSuffix(c.Results, "/") {
+		return fmt.Errorf("%w: --output must differ from --results: the table is read while the new one is written", ErrConfig)
+	}
+	marker, err := tables.ReadMarker(ctx, c.Results)
+	if err != nil {
+		return fmt.Errorf("%w: --results: %v", ErrConfig, err)
+	}
+	c.sourceRunID = marker.RunID
+	first, err := firstFace(ctx, c.Results)
+	if err != nil {
+		return fmt.Errorf("%w: --results: %v", ErrConfig, err)
+	}
+	gm, err := gallery.ReadManifest(ctx, c.Gallery)
+	if err != nil {
+		return fmt.Errorf("%w: --gallery: %v", ErrConfig, err)
+	}
+	if first != nil && (first.ModelID != gm.ModelID || first.Profile != gm.Profile) {
+		return fmt.Errorf("%w: %w: %s was made by model %s, profile %s; the gallery %s by %s, %s: rematch compares embeddings of one model and profile",
+			ErrConfig, ErrModelMismatch, c.Results, first.ModelID, first.Profile, c.Gallery, gm.ModelID, gm.Profile)
+	}
+	c.modelID, c.profile, c.detector, c.galleryVersion = gm.ModelID, gm.Profile, gm.Detector, gm.Version
+	if first != nil {
+		c.detector = first.Detector
+	}
+
+	if c.ModelDir == "" {
+		if c.ModelDir, err = models.DefaultDir(); err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
+	m, err := models.Load(c.ModelDir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if m.ModelID != c.modelID {
+		return fmt.Errorf("%w: %w: the manifest in %s is model %s, the tables %s", ErrConfig, ErrModelMismatch, c.ModelDir, m.ModelID, c.modelID)
+	}
+	p, err := m.Profile(c.profile)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if c.Threshold != 0 && !(c.Threshold > 0 && c.Threshold <= 2) {
+		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", ErrConfig, c.Threshold)
+	}
+	c.Threshold, c.ThresholdSource = threshold(c.Threshold, gm.Calibration, p)
+	if c.TopK <= 0 {
+		c.TopK = DefaultTopK
+	}
+	if c.Shards <= 0 {
+		c.Shards = DefaultShards
+	}
+	if c.RunID == "" {
+		c.RunID = NewRunID(time.Now())
+	}
+	if c.Cluster {
+		if c.ClusterThreshold == 0 {
+			c.ClusterThreshold = p.ClusterThreshold()
+		}
+		if !(c.ClusterThreshold > 0 && c.ClusterThreshold <= 2) {
+			return fmt.Errorf("%w: --cluster-threshold %v is outside (0, 2]", ErrConfig, c.ClusterThreshold)
+		}
+		if c.ClustersOutput == "" {
+			c.ClustersOutput = strings.TrimSuffix(c.Output, "/") + ClustersSuffix
+		}
+		if c.ClustersOutput == c.Output {
+			return fmt.Errorf("%w: --clusters-output must differ from --output", ErrConfig)
+		}
+	}
+	if err := startOutput(ctx, c.Output); err != nil {
+		return err
+	}
+	if c.Cluster {
+		return startOutput(ctx, c.ClustersOutput)
+	}
+	return nil
+}
+
+// SourceRunID is the run whose table is relabelled (after Prepare).
+func (c *RematchConfig) SourceRunID() string { return c.sourceRunID }
+
+// firstFace is the first face row of the table, nil when it has none.
+func firstFace(ctx context.Context, dir string) (*results.Row, error) {
+	parts, err := tables.Parts(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		rows, err := tables.Read[results.Row](ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			if rows[i].FaceIndex != nil {
+				return &rows[i], nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// threshold is identify's and rematch's rule: the flag, else the
+// gallery's calibrated threshold, else the profile's, and which it was.
+func threshold(flag float64, cal *gallery.Calibration, p models.Profile) (float64, string) {
+	switch {
+	case flag != 0:
+		return flag, results.ThresholdFlag
+	case cal != nil && cal.Threshold > 0:
+		return cal.Threshold, results.ThresholdCalibration
+	}
+	return p.Threshold, results.ThresholdProfile
+}
+
+// Rematch adds the rematch job to s and returns its result rows.
+func Rematch(s beam.Scope, c RematchConfig) beam.PCollection {
+	recs := transforms.ResultRecords(s, transforms.ReadResults(s, c.Results), c.modelID, c.profile)
+	rows, unknown := transforms.MatchFaces(s, recs, transforms.ReadGallery(s, c.Gallery), transforms.MatchConfig{
+		RunID:           c.RunID,
+		Threshold:       c.Threshold,
+		ThresholdSource: c.ThresholdSource,
+		SourceRunID:     c.sourceRunID,
+		TopK:            c.TopK,
+		ModelID:         c.modelID,
+		Profile:         c.profile,
+		Detector:        c.detector,
+		GalleryVersion:  c.galleryVersion,
+		// Kept, so that the next gallery can be rematched against this
+		// table in turn.
+		WithEmbeddings: true,
+	})
+	if c.Cluster {
+		var clusters beam.PCollection
+		rows, clusters = transforms.ClusterFaces(s, rows, unknown, transforms.ClusterConfig{
+			RunID:          c.RunID,
+			Threshold:      c.ClusterThreshold,
+			ModelID:        c.modelID,
+			Profile:        c.profile,
+			GalleryVersion: c.galleryVersion,
+		})
+		transforms.WriteClusters(s, clusters, transforms.SinkConfig{Dir: c.ClustersOutput, RunID: c.RunID})
+	}
+	transforms.WriteResults(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID})
+	return rows
+}
