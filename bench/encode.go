@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/facebatch/facebatch/encoder"
+	"github.com/facebatch/facebatch/models"
 )
 
 // encodeConfig is one setting of the encode-only measurement.
@@ -26,6 +27,9 @@ type encodeConfig struct {
 	// Env is added to the child's environment (oneDNN switches are read
 	// once, when TensorFlow starts, so every setting runs in its own process).
 	Env []string
+	// Flip encodes with the profile's +flip variant (each face and its
+	// mirror image: twice the model runs per face).
+	Flip bool `json:",omitempty"`
 }
 
 func (c encodeConfig) String() string {
@@ -38,6 +42,9 @@ func (c encodeConfig) String() string {
 	}
 	for _, e := range c.Env {
 		s += " " + e
+	}
+	if c.Flip {
+		s += " +flip"
 	}
 	return s
 }
@@ -65,7 +72,11 @@ func encodeChild(args []string) error {
 	if err := json.Unmarshal([]byte(*cfgJSON), &cfg); err != nil {
 		return err
 	}
-	enc, err := encoder.Load(*model, encoder.Options{Profile: *profile, Session: cfg.Session})
+	name := *profile
+	if cfg.Flip {
+		name += models.FlipSuffix
+	}
+	enc, err := encoder.Load(*model, encoder.Options{Profile: name, Session: cfg.Session})
 	if err != nil {
 		return err
 	}

@@ -429,6 +429,8 @@ func (b *bench) encodeBound(s settings, p func(string, ...any)) encodeResult {
 			func(c *encodeConfig) { c.Session.BFloat16 = true },
 			func(c *encodeConfig) { c.Env = []string{"ONEDNN_DEFAULT_FPMATH_MODE=BF16"} },
 			func(c *encodeConfig) { c.Env = []string{"TF_ENABLE_ONEDNN_OPTS=0"} },
+			// The cost of the +flip profiles (docs/open-set.md).
+			func(c *encodeConfig) { c.Flip = true },
 		} {
 			c := base
 			v(&c)

@@ -230,12 +230,16 @@ func (m *Manifest) SavedModelDir() string {
 }
 
 // Profile returns the named profile; "" means the default one.
-// A name ending in FlipSuffix is the profile before it with Flip on.
+// A name ending in FlipSuffix is the profile before it (or the default)
+// with Flip on.
 func (m *Manifest) Profile(name string) (Profile, error) {
 	if name == "" {
 		name = m.DefaultProfile
 	}
 	base, flip := strings.CutSuffix(name, FlipSuffix)
+	if base == "" {
+		base = m.DefaultProfile
+	}
 	p, ok := m.Profiles[base]
 	if !ok {
 		return Profile{}, fmt.Errorf("models: %s has no profile %q (have %v, each also with %s)", m.ModelID, name, m.ProfileNames(), FlipSuffix)
