@@ -302,6 +302,9 @@ func openSet(f evalFlags, gal []galleryPhoto, probes []gallery.Photo, probeEmbs 
 			return nil, err
 		}
 		size, err := scoreOpenSet(sample, n, f.targetFPIR, rules)
+		if errors.Is(err, evaluation.ErrNoSearches) {
+			continue // a sample none of whose identities has a probe
+		}
 		if err != nil {
 			return nil, err
 		}
