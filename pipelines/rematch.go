@@ -170,7 +170,7 @@ func threshold(flag float64, cal *gallery.Calibration, p models.Profile) (float6
 // Rematch adds the rematch job to s and returns its result rows.
 func Rematch(s beam.Scope, c RematchConfig) beam.PCollection {
 	recs := transforms.ResultRecords(s, transforms.ReadResults(s, c.Results), c.modelID, c.profile)
-	rows, unknown := transforms.MatchFaces(s, recs, transforms.ReadGallery(s, c.Gallery), transforms.MatchConfig{
+	rows, unknown := transforms.MatchFacesFromTable(s, recs, c.Gallery, transforms.MatchConfig{
 		RunID:           c.RunID,
 		Threshold:       c.Threshold,
 		ThresholdSource: c.ThresholdSource,
