@@ -83,7 +83,7 @@ func TestClusterPromote(t *testing.T) {
 	runGallery(t, pipelines.GalleryConfig{Common: standardized(), Input: filepath.Join(dir, "gallery-photos"), Output: galleryDir})
 
 	identify := func(out, runID string, inputs ...string) pipelines.IdentifyConfig {
-		c := pipelines.IdentifyConfig{Common: standardized(), Inputs: inputs, Gallery: galleryDir, Output: out, Cluster: true}
+		c := pipelines.IdentifyConfig{Common: standardized(), Inputs: inputs, Gallery: galleryDir, Output: out, Matching: pipelines.Matching{Cluster: true}}
 		c.RunID = runID
 		return c
 	}

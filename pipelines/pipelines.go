@@ -27,6 +27,7 @@ import (
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/models"
+	"github.com/facebatch/facebatch/results"
 	"github.com/facebatch/facebatch/tables"
 	"github.com/facebatch/facebatch/transforms"
 )
@@ -276,15 +277,23 @@ type IdentifyConfig struct {
 	// Manifest is a text file of image URIs, one per line.
 	Manifest string
 	// Gallery is a gallery table written by the gallery job.
-	Gallery string
-	Output  string
+	Gallery        string
+	Output         string
+	WithEmbeddings bool
+	Matching
+
+	galleryVersion string
+}
+
+// Matching is how identify and rematch label faces and group the unknown
+// ones.
+type Matching struct {
 	// Threshold accepts distances below it; 0 means the gallery's
 	// calibrated one when it has one, else the profile's. Prepare sets
 	// ThresholdSource to say which (results.ThresholdFlag, ...).
 	Threshold       float64
 	ThresholdSource string
 	TopK            int
-	WithEmbeddings  bool
 	// Cluster groups the unknown faces by identity (when there are at
 	// least transforms.DefaultClusterMinFaces) into the clusters table and
 	// the results' cluster_id column.
@@ -294,8 +303,59 @@ type IdentifyConfig struct {
 	ClusterThreshold float64
 	// ClustersOutput is the clusters table; "" means Output + "_clusters".
 	ClustersOutput string
+}
 
-	galleryVersion string
+// check validates the settings and fills in the defaults that need no
+// gallery; output is the results table.
+func (m *Matching) check(output string, p models.Profile) error {
+	if m.Threshold != 0 && !(m.Threshold > 0 && m.Threshold <= 2) {
+		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", ErrConfig, m.Threshold)
+	}
+	if m.TopK <= 0 {
+		m.TopK = DefaultTopK
+	}
+	if !m.Cluster {
+		return nil
+	}
+	if m.ClusterThreshold == 0 {
+		m.ClusterThreshold = p.ClusterThreshold()
+	}
+	if !(m.ClusterThreshold > 0 && m.ClusterThreshold <= 2) {
+		return fmt.Errorf("%w: --cluster-threshold %v is outside (0, 2]", ErrConfig, m.ClusterThreshold)
+	}
+	if m.ClustersOutput == "" && output != "" {
+		m.ClustersOutput = strings.TrimSuffix(output, "/") + ClustersSuffix
+	}
+	absolute(&m.ClustersOutput)
+	if output != "" && m.ClustersOutput == output {
+		return fmt.Errorf("%w: --clusters-output must differ from --output", ErrConfig)
+	}
+	return nil
+}
+
+// chooseThreshold settles the threshold once the gallery is known: the
+// flag, else the gallery's calibrated one, else the profile's.
+func (m *Matching) chooseThreshold(cal *gallery.Calibration, p models.Profile) {
+	switch {
+	case m.Threshold != 0:
+		m.ThresholdSource = results.ThresholdFlag
+	case cal != nil && cal.Threshold > 0:
+		m.Threshold, m.ThresholdSource = cal.Threshold, results.ThresholdCalibration
+	default:
+		m.Threshold, m.ThresholdSource = p.Threshold, results.ThresholdProfile
+	}
+}
+
+// startOutputs starts the results table, and the clusters table when the
+// unknown faces are clustered.
+func (m *Matching) startOutputs(ctx context.Context, output string) error {
+	if err := startOutput(ctx, output); err != nil {
+		return err
+	}
+	if m.Cluster {
+		return startOutput(ctx, m.ClustersOutput)
+	}
+	return nil
 }
 
 // ClustersSuffix names the default clusters table after the results table.
@@ -317,26 +377,8 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 	if err := c.Common.prepare(); err != nil {
 		return err
 	}
-	if c.Threshold != 0 && !(c.Threshold > 0 && c.Threshold <= 2) {
-		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", ErrConfig, c.Threshold)
-	}
-	if c.TopK <= 0 {
-		c.TopK = DefaultTopK
-	}
-	if c.Cluster {
-		if c.ClusterThreshold == 0 {
-			c.ClusterThreshold = c.profile.ClusterThreshold()
-		}
-		if !(c.ClusterThreshold > 0 && c.ClusterThreshold <= 2) {
-			return fmt.Errorf("%w: --cluster-threshold %v is outside (0, 2]", ErrConfig, c.ClusterThreshold)
-		}
-		if c.ClustersOutput == "" && c.Output != "" {
-			c.ClustersOutput = strings.TrimSuffix(c.Output, "/") + ClustersSuffix
-		}
-		absolute(&c.ClustersOutput)
-		if c.Output != "" && c.ClustersOutput == c.Output {
-			return fmt.Errorf("%w: --clusters-output must differ from --output", ErrConfig)
-		}
+	if err := c.Matching.check(c.Output, c.profile); err != nil {
+		return err
 	}
 	gm, err := gallery.ReadManifest(ctx, c.Gallery)
 	if err != nil {
@@ -353,7 +395,7 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 			ErrConfig, c.Gallery, gm.Profile, c.Profile, gm.Profile, c.Profile)
 	}
 	c.galleryVersion = gm.Version
-	c.Threshold, c.ThresholdSource = threshold(c.Threshold, gm.Calibration, c.profile)
+	c.chooseThreshold(gm.Calibration, c.profile)
 	// An input that matches nothing is a mistake to report now, not a run
 	// that writes an empty table and a success marker.
 	for _, in := range c.Inputs {
@@ -370,13 +412,7 @@ func (c *IdentifyConfig) Prepare(ctx context.Context) error {
 			return fmt.Errorf("%w: --manifest %s cannot be read (%v)", ErrConfig, c.Manifest, err)
 		}
 	}
-	if err := startOutput(ctx, c.Output); err != nil {
-		return err
-	}
-	if c.Cluster {
-		return startOutput(ctx, c.ClustersOutput)
-	}
-	return nil
+	return c.startOutputs(ctx, c.Output)
 }
 
 // Identify adds the identify job to s and returns its result rows.

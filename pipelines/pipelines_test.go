@@ -324,7 +324,7 @@ func TestCalibratedThreshold(t *testing.T) {
 		{0.7, 0.7, "flag"},
 	} {
 		out := filepath.Join(dir, tt.source)
-		runIdentify(t, pipelines.IdentifyConfig{Common: notebook(), Inputs: []string{photos}, Gallery: filepath.Join(dir, "gallery"), Output: out, Threshold: tt.threshold})
+		runIdentify(t, pipelines.IdentifyConfig{Common: notebook(), Inputs: []string{photos}, Gallery: filepath.Join(dir, "gallery"), Output: out, Matching: pipelines.Matching{Threshold: tt.threshold}})
 		rows := readResults(t, out)
 		if len(rows) != 6 {
 			t.Fatalf("%d rows, want 6", len(rows))
@@ -557,7 +557,7 @@ func TestGCS(t *testing.T) {
 	// clusters table lands beside the results, with the objects' times.
 	m = runIdentify(t, pipelines.IdentifyConfig{
 		Common: notebook(), Inputs: []string{"gs://photos/cameras/**"}, Gallery: "gs://photos/tables/gallery",
-		Output: "gs://photos/tables/strict", Threshold: 0.3, Cluster: true,
+		Output: "gs://photos/tables/strict", Matching: pipelines.Matching{Threshold: 0.3, Cluster: true},
 	})
 	clusters, err := tables.ReadAll[results.ClusterRow](ctx, "gs://photos/tables/strict_clusters")
 	if err != nil {

@@ -28,16 +28,10 @@ type RematchConfig struct {
 	// ModelDir holds the model manifest, for the profile's default
 	// thresholds; no model is loaded.
 	ModelDir string
-	// Threshold, TopK, Cluster, ClusterThreshold and ClustersOutput are
-	// identify's, with the same defaults.
-	Threshold        float64
-	ThresholdSource  string
-	TopK             int
-	Cluster          bool
-	ClusterThreshold float64
-	ClustersOutput   string
-	Shards           int
-	RunID            string
+	// Matching is identify's, with the same defaults.
+	Matching
+	Shards int
+	RunID  string
 
 	modelID, profile, detector  string
 	galleryVersion, sourceRunID string
@@ -54,7 +48,7 @@ func (c *RematchConfig) Prepare(ctx context.Context) error {
 	case c.Output == "":
 		return fmt.Errorf("%w: --output is required", ErrConfig)
 	}
-	absolute(&c.Results, &c.Gallery, &c.Output, &c.ModelDir, &c.ClustersOutput)
+	absolute(&c.Results, &c.Gallery, &c.Output, &c.ModelDir)
 	if strings.TrimSuffix(c.Output, "/") == strings.TrimSuffix(c.Results, "/") {
 		return fmt.Errorf("%w: --output must differ from --results: the table is read while the new one is written", ErrConfig)
 	}
@@ -96,40 +90,17 @@ func (c *RematchConfig) Prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if c.Threshold != 0 && !(c.Threshold > 0 && c.Threshold <= 2) {
-		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", ErrConfig, c.Threshold)
+	if err := c.Matching.check(c.Output, p); err != nil {
+		return err
 	}
-	c.Threshold, c.ThresholdSource = threshold(c.Threshold, gm.Calibration, p)
-	if c.TopK <= 0 {
-		c.TopK = DefaultTopK
-	}
+	c.chooseThreshold(gm.Calibration, p)
 	if c.Shards <= 0 {
 		c.Shards = DefaultShards
 	}
 	if c.RunID == "" {
 		c.RunID = NewRunID(time.Now())
 	}
-	if c.Cluster {
-		if c.ClusterThreshold == 0 {
-			c.ClusterThreshold = p.ClusterThreshold()
-		}
-		if !(c.ClusterThreshold > 0 && c.ClusterThreshold <= 2) {
-			return fmt.Errorf("%w: --cluster-threshold %v is outside (0, 2]", ErrConfig, c.ClusterThreshold)
-		}
-		if c.ClustersOutput == "" {
-			c.ClustersOutput = strings.TrimSuffix(c.Output, "/") + ClustersSuffix
-		}
-		if c.ClustersOutput == c.Output {
-			return fmt.Errorf("%w: --clusters-output must differ from --output", ErrConfig)
-		}
-	}
-	if err := startOutput(ctx, c.Output); err != nil {
-		return err
-	}
-	if c.Cluster {
-		return startOutput(ctx, c.ClustersOutput)
-	}
-	return nil
+	return c.startOutputs(ctx, c.Output)
 }
 
 // SourceRunID is the run whose table is relabelled (after Prepare).
@@ -153,18 +124,6 @@ func firstFace(ctx context.Context, dir string) (*results.Row, error) {
 		}
 	}
 	return nil, nil
-}
-
-// threshold is identify's and rematch's rule: the flag, else the
-// gallery's calibrated threshold, else the profile's, and which it was.
-func threshold(flag float64, cal *gallery.Calibration, p models.Profile) (float64, string) {
-	switch {
-	case flag != 0:
-		return flag, results.ThresholdFlag
-	case cal != nil && cal.Threshold > 0:
-		return cal.Threshold, results.ThresholdCalibration
-	}
-	return p.Threshold, results.ThresholdProfile
 }
 
 // Rematch adds the rematch job to s and returns its result rows.

@@ -92,13 +92,18 @@ func (f *matchTableFn) Setup(ctx context.Context) error {
 		return fmt.Errorf("transforms: reading the gallery: %w", err)
 	}
 	f.m = &matchFn{Config: f.Config}
-	if f.m.gallery, err = gallery.Build(rows, f.Config.Threshold); err != nil {
-		return err
+	f.m.gallery, err = newGallery(rows, f.Config.Threshold)
+	return err
+}
+
+// newGallery is the matcher gallery of the table's rows, scanned on
+// TensorFlow's kernels when it is large.
+func newGallery(rows []gallery.Row, threshold float64) (*matcher.Gallery, error) {
+	g, err := gallery.Build(rows, threshold)
+	if err == nil && g.Len() >= tfScanFrom {
+		g.SetScorer(gemm.NewScorer)
 	}
-	if f.m.gallery.Len() >= tfScanFrom {
-		f.m.gallery.SetScorer(gemm.NewScorer)
-	}
-	return nil
+	return g, err
 }
 
 func (f *matchTableFn) ProcessElement(ctx context.Context, r FaceRecord, emit func(results.Row), unknown func(UnknownFace)) error {
@@ -131,12 +136,7 @@ type matchFn struct {
 func (f *matchFn) ProcessElement(ctx context.Context, r FaceRecord, rows func(*gallery.Row) bool, emit func(results.Row), unknown func(UnknownFace)) error {
 	// Materialise the side input once per DoFn instance: re-reading it per
 	// element costs milliseconds each on a large gallery.
-	f.once.Do(func() {
-		f.gallery, f.galleryErr = gallery.Build(collect(rows), f.Config.Threshold)
-		if f.galleryErr == nil && f.gallery.Len() >= tfScanFrom {
-			f.gallery.SetScorer(gemm.NewScorer)
-		}
-	})
+	f.once.Do(func() { f.gallery, f.galleryErr = newGallery(collect(rows), f.Config.Threshold) })
 	if f.galleryErr != nil {
 		return f.galleryErr
 	}

@@ -182,10 +182,7 @@ func evalIdentify(ctx context.Context, f evalFlags, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", probes[i].Path, err)
 		}
-		t := evaluation.Trial{Identity: probes[i].Identity, Enrolled: without == "" && enrolled[probes[i].Identity]}
-		for _, c := range id.Candidates {
-			t.Ranked = append(t.Ranked, evaluation.Ranked{Identity: c.Identity, Distance: c.Distance})
-		}
+		t := evaluation.Trial{Identity: probes[i].Identity, Enrolled: without == "" && enrolled[probes[i].Identity], Ranked: ranked(id)}
 		trials = append(trials, t)
 		c := confusion{Probe: probes[i].Path, Identity: t.Identity, Nearest: id.Identity, Distance: id.Distance,
 			Accepted: id.Accepted, Without: without, probe: i}

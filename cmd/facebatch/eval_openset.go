@@ -11,6 +11,7 @@ import (
 	"github.com/facebatch/facebatch/charts"
 	"github.com/facebatch/facebatch/evaluation"
 	"github.com/facebatch/facebatch/gallery"
+	"github.com/facebatch/facebatch/matcher"
 	"github.com/facebatch/facebatch/report"
 )
 
@@ -120,12 +121,18 @@ func sampleTrials(gal []galleryPhoto, probes []gallery.Photo, probeEmbs [][]floa
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Path, err)
 		}
-		trials[i] = evaluation.Trial{Identity: p.Identity, Enrolled: keep[p.Identity]}
-		for _, c := range id.Candidates {
-			trials[i].Ranked = append(trials[i].Ranked, evaluation.Ranked{Identity: c.Identity, Distance: c.Distance})
-		}
+		trials[i] = evaluation.Trial{Identity: p.Identity, Enrolled: keep[p.Identity], Ranked: ranked(id)}
 	}
 	return trials, nil
+}
+
+// ranked is a search's candidates as the evaluation scores them.
+func ranked(id matcher.Identification) []evaluation.Ranked {
+	out := make([]evaluation.Ranked, len(id.Candidates))
+	for i, c := range id.Candidates {
+		out[i] = evaluation.Ranked{Identity: c.Identity, Distance: c.Distance}
+	}
+	return out
 }
 
 // printOpenSet writes the open-set table.

@@ -90,10 +90,7 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	p, s := beam.NewPipelineWithRoot()
-	pipelines.Gallery(s, c)
-	if err := runJob(ctx, p); err != nil {
-		fmt.Fprintf(stderr, "facebatch gallery: job failed: %v\n", err)
+	if !runPipeline(ctx, "gallery", stderr, func(s beam.Scope) { pipelines.Gallery(s, c) }) {
 		return exitRejected
 	}
 	m, err := gallery.ReadManifest(ctx, c.Output)
@@ -130,12 +127,8 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&c.Manifest, "manifest", "", "text file listing image URIs, one per line")
 	fs.StringVar(&c.Gallery, "gallery", "", "gallery table written by `facebatch gallery` (required)")
 	fs.StringVar(&c.Output, "output", "", "results table folder or gs:// prefix (required)")
-	fs.Float64Var(&c.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the gallery's calibrated threshold when it has one, else the profile's: 1.06 for aligned, 0.7 for notebook); rows say which in threshold_source")
-	fs.IntVar(&c.TopK, "top", pipelines.DefaultTopK, "candidates kept per face")
 	fs.BoolVar(&c.WithEmbeddings, "with-embeddings", false, "also write each face's embedding (biometric data)")
-	fs.BoolVar(&c.Cluster, "cluster", true, "group the unknown faces by identity (when there are at least 2): cluster_id column and clusters table; --cluster=false to skip")
-	fs.Float64Var(&c.ClusterThreshold, "cluster-threshold", 0, "link unknown faces closer than this, in (0, 2] (default: the profile's, 0.68 x its match threshold)")
-	fs.StringVar(&c.ClustersOutput, "clusters-output", "", "clusters table folder or gs:// prefix (default: --output plus \"_clusters\")")
+	matchingFlags(fs, &c.Matching)
 	if err := parseJob(fs, args); err != nil {
 		return fail(stderr, fs, err)
 	}
@@ -144,10 +137,7 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	p, s := beam.NewPipelineWithRoot()
-	pipelines.Identify(s, c)
-	if err := runJob(ctx, p); err != nil {
-		fmt.Fprintf(stderr, "facebatch identify: job failed: %v\n", err)
+	if !runPipeline(ctx, "identify", stderr, func(s beam.Scope) { pipelines.Identify(s, c) }) {
 		return exitRejected
 	}
 	m, err := tables.ReadMarker(ctx, c.Output)
@@ -194,6 +184,16 @@ func parseJob(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// matchingFlags are identify's and rematch's flags for labelling faces and
+// grouping the unknown ones.
+func matchingFlags(fs *flag.FlagSet, m *pipelines.Matching) {
+	fs.Float64Var(&m.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the gallery's calibrated threshold when it has one, else the profile's: 1.06 for aligned, 0.7 for notebook); rows say which in threshold_source")
+	fs.IntVar(&m.TopK, "top", pipelines.DefaultTopK, "candidates kept per face")
+	fs.BoolVar(&m.Cluster, "cluster", true, "group the unknown faces by identity (when there are at least 2): cluster_id column and clusters table; --cluster=false to skip")
+	fs.Float64Var(&m.ClusterThreshold, "cluster-threshold", 0, "link unknown faces closer than this, in (0, 2] (default: the profile's, 0.68 x its match threshold)")
+	fs.StringVar(&m.ClustersOutput, "clusters-output", "", "clusters table folder or gs:// prefix (default: --output plus \"_clusters\")")
+}
+
 // beamFlags is a flag set holding Beam's global flags only.
 func beamFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -214,11 +214,7 @@ func rematchJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&c.Gallery, "gallery", "", "gallery table of the same model and profile (required)")
 	fs.StringVar(&c.Output, "output", "", "new results table folder or gs:// prefix, not --results (required)")
 	fs.StringVar(&c.ModelDir, "model", "", "exported model folder, for its manifest's thresholds (default $FACEBATCH_MODEL); nothing is encoded")
-	fs.Float64Var(&c.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the gallery's calibrated threshold when it has one, else the profile's)")
-	fs.IntVar(&c.TopK, "top", pipelines.DefaultTopK, "candidates kept per face")
-	fs.BoolVar(&c.Cluster, "cluster", true, "group the faces that stay unknown: cluster_id column and clusters table; --cluster=false to skip")
-	fs.Float64Var(&c.ClusterThreshold, "cluster-threshold", 0, "link unknown faces closer than this, in (0, 2] (default: the profile's)")
-	fs.StringVar(&c.ClustersOutput, "clusters-output", "", "clusters table (default: --output plus \"_clusters\")")
+	matchingFlags(fs, &c.Matching)
 	fs.IntVar(&c.Shards, "shards", pipelines.DefaultShards, "Parquet part files to write")
 	fs.StringVar(&c.RunID, "run-id", "", "name of this run in every row (default: the start time)")
 	if err := parseJob(fs, args); err != nil {
@@ -228,10 +224,7 @@ func rematchJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	p, s := beam.NewPipelineWithRoot()
-	pipelines.Rematch(s, c)
-	if err := runJob(ctx, p); err != nil {
-		fmt.Fprintf(stderr, "facebatch rematch: job failed: %v\n", err)
+	if !runPipeline(ctx, "rematch", stderr, func(s beam.Scope) { pipelines.Rematch(s, c) }) {
 		return exitRejected
 	}
 	m, err := tables.ReadMarker(ctx, c.Output)
@@ -247,6 +240,18 @@ func rematchJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 // cpuProfile is the --cpuprofile flag of the job being run.
 var cpuProfile string
+
+// runPipeline builds a job's pipeline and runs it, reporting a failure
+// on stderr.
+func runPipeline(ctx context.Context, name string, stderr io.Writer, build func(beam.Scope)) bool {
+	p, s := beam.NewPipelineWithRoot()
+	build(s)
+	if err := runJob(ctx, p); err != nil {
+		fmt.Fprintf(stderr, "facebatch %s: job failed: %v\n", name, err)
+		return false
+	}
+	return true
+}
 
 func runJob(ctx context.Context, p *beam.Pipeline) error {
 	if cpuProfile != "" {
