@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/facebatch/facebatch/matcher"
 	"github.com/facebatch/facebatch/matcher/matchertest"
 )
 
@@ -178,7 +179,7 @@ func TestNeighborsMatchBruteForce(t *testing.T) {
 			var want []edge
 			for j := range encs {
 				if j != i {
-					if d := dot(encs[i], encs[j]); d > minDot {
+					if d := pairDot(encs[i], encs[j]); d > minDot {
 						want = append(want, edge{int32(j), d})
 					}
 				}
@@ -187,31 +188,6 @@ func TestNeighborsMatchBruteForce(t *testing.T) {
 			want = want[:min(k, len(want))]
 			if !slices.Equal(got[i], want) {
 				t.Fatalf("n=%d face %d: neighbours %v, want %v", n, i, got[i], want)
-			}
-		}
-	}
-}
-
-func TestDotTile(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 7))
-	const n, dim = 23, 11
-	var x []float32
-	for range n {
-		x = append(x, matchertest.RandomUnit(rng, dim)...)
-	}
-	out := make([]float32, n*n)
-	for _, r := range [][4]int{{0, n, 0, n}, {3, 10, 5, 22}, {0, 1, 0, 1}, {20, 23, 0, 7}} {
-		i0, i1, j0, j1 := r[0], r[1], r[2], r[3]
-		dotTile(x, dim, i0, i1, j0, j1, out)
-		for i := i0; i < i1; i++ {
-			for j := j0; j < j1; j++ {
-				var want float64
-				for k := range dim {
-					want += float64(x[i*dim+k]) * float64(x[j*dim+k])
-				}
-				if got := out[(i-i0)*(j1-j0)+j-j0]; math.Abs(float64(got)-want) > 1e-5 {
-					t.Errorf("tile %v: dot(%d, %d) = %v, want %v", r, i, j, got, want)
-				}
 			}
 		}
 	}
@@ -269,18 +245,10 @@ func BenchmarkGroup10k(b *testing.B) {
 	}
 }
 
-// BenchmarkDotTile measures the distance kernel: one 256x256 tile of
-// 128-value dot products.
-func BenchmarkDotTile(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, 512*128)
-	for i := range x {
-		x[i] = r.Float32()
-	}
-	out := make([]float32, blockRows*blockRows)
-	b.ResetTimer()
-	for b.Loop() {
-		dotTile(x, 128, 0, 256, 256, 512, out)
-	}
-	b.ReportMetric(float64(256*256*128)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gmadd/s")
+// pairDot is one dot product by the kernel neighbors uses, so that the
+// expected neighbours compare equal to the bit.
+func pairDot(a, b []float32) float32 {
+	var d [1]float32
+	matcher.Dots(d[:], a, b, len(a))
+	return d[0]
 }

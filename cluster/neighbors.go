@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/facebatch/facebatch/matcher"
 )
 
 // blockRows is the side of the square tiles the distance computation walks:
@@ -112,7 +114,7 @@ func neighbors(ctx context.Context, x []float32, dim, k int, minDot float32, wor
 				}
 				i0, j0 := tiles[t].i*blockRows, tiles[t].j*blockRows
 				i1, j1 := min(i0+blockRows, n), min(j0+blockRows, n)
-				dotTile(x, dim, i0, i1, j0, j1, dots)
+				matcher.Dots(dots[:(i1-i0)*(j1-j0)], x[i0*dim:i1*dim], x[j0*dim:j1*dim], dim)
 				rowHits, colHits = rowHits[:0], colHits[:0]
 				cols := j1 - j0
 				for i := i0; i < i1; i++ {
@@ -170,65 +172,4 @@ func sortEdges(e []edge) {
 			e[j], e[j-1] = e[j-1], e[j]
 		}
 	}
-}
-
-// dotTile writes the dot products of rows [i0, i1) with rows [j0, j1) of x
-// into out, row-major with j1-j0 columns. It works on 2x4 sub-tiles: each
-// loaded value feeds several multiply-adds, and the eight sums, two row and
-// four column values fit the 15 SSE registers Go allocates (a 4x4 tile
-// spills and runs at half the speed). Every dot product is summed over the
-// dimensions in the same order whatever its position, so a pair's value
-// does not depend on the tiling.
-func dotTile(x []float32, dim, i0, i1, j0, j1 int, out []float32) {
-	cols := j1 - j0
-	i := i0
-	for ; i+2 <= i1; i += 2 {
-		a0, a1 := x[i*dim:(i+1)*dim], x[(i+1)*dim:(i+2)*dim]
-		o0, o1 := out[(i-i0)*cols:(i-i0+1)*cols], out[(i+1-i0)*cols:(i-i0+2)*cols]
-		j := j0
-		for ; j+4 <= j1; j += 4 {
-			c := j - j0
-			o0[c], o0[c+1], o0[c+2], o0[c+3], o1[c], o1[c+1], o1[c+2], o1[c+3] = dot2x4(a0, a1,
-				x[j*dim:(j+1)*dim], x[(j+1)*dim:(j+2)*dim], x[(j+2)*dim:(j+3)*dim], x[(j+3)*dim:(j+4)*dim])
-		}
-		for ; j < j1; j++ {
-			b := x[j*dim : (j+1)*dim]
-			o0[j-j0], o1[j-j0] = dot(a0, b), dot(a1, b)
-		}
-	}
-	for ; i < i1; i++ {
-		a := x[i*dim : (i+1)*dim]
-		o := out[(i-i0)*cols:]
-		for j := j0; j < j1; j++ {
-			o[j-j0] = dot(a, x[j*dim:(j+1)*dim])
-		}
-	}
-}
-
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s float32
-	for k := range a {
-		s += a[k] * b[k]
-	}
-	return s
-}
-
-func dot2x4(a0, a1, b0, b1, b2, b3 []float32) (s00, s01, s02, s03, s10, s11, s12, s13 float32) {
-	n := len(a0)
-	a1 = a1[:n]
-	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]
-	for k := 0; k < n; k++ {
-		x0, x1 := a0[k], a1[k]
-		y0, y1, y2, y3 := b0[k], b1[k], b2[k], b3[k]
-		s00 += x0 * y0
-		s01 += x0 * y1
-		s02 += x0 * y2
-		s03 += x0 * y3
-		s10 += x1 * y0
-		s11 += x1 * y1
-		s12 += x1 * y2
-		s13 += x1 * y3
-	}
-	return s00, s01, s02, s03, s10, s11, s12, s13
 }

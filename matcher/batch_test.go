@@ -222,3 +222,18 @@ func BenchmarkIdentifyBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDots measures the dot-product kernel on one 256x256 tile of
+// 128-value rows, the shape both the matcher and the clustering use.
+func BenchmarkDots(b *testing.B) {
+	r := rand.New(rand.NewSource(3))
+	x := make([]float32, 512*128)
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	out := make([]float32, 256*256)
+	for b.Loop() {
+		matcher.Dots(out, x[:256*128], x[256*128:], 128)
+	}
+	b.ReportMetric(float64(256*256*128)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gmadd/s")
+}
