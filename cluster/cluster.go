@@ -51,6 +51,11 @@ type Options struct {
 	MaxNeighbors int
 	// Workers bounds the goroutines computing distances (0: GOMAXPROCS).
 	Workers int
+	// Partitions is the number of cells the neighbour search is split
+	// into (see Train): 1 searches all pairs, exactly; 0 means
+	// PartitionsFor(n). Probes is how many nearest cells each face
+	// searches (0: DefaultProbes).
+	Partitions, Probes int
 }
 
 // Cluster is one group of faces.
@@ -77,7 +82,7 @@ func Group(ctx context.Context, encs [][]float32, opt Options) (*Result, error) 
 	if !(opt.Threshold > 0 && opt.Threshold <= 2) {
 		return nil, fmt.Errorf("%w: threshold %v outside (0, 2]", ErrInvalid, opt.Threshold)
 	}
-	if opt.MaxNeighbors < 0 || opt.Workers < 0 {
+	if opt.MaxNeighbors < 0 || opt.Workers < 0 || opt.Partitions < 0 || opt.Probes < 0 {
 		return nil, fmt.Errorf("%w: negative option", ErrInvalid)
 	}
 	if opt.MaxNeighbors == 0 {
@@ -100,12 +105,62 @@ func Group(ctx context.Context, encs [][]float32, opt Options) (*Result, error) 
 	}
 	// d < t  ⇔  2 - 2·dot < t²  ⇔  dot > 1 - t²/2
 	minDot := float32(1 - opt.Threshold*opt.Threshold/2)
-	near, err := neighbors(ctx, x, dim, opt.MaxNeighbors, minDot, opt.Workers)
+	if opt.Partitions == 0 {
+		opt.Partitions = PartitionsFor(n)
+	}
+	if opt.Probes == 0 {
+		opt.Probes = DefaultProbes
+	}
+	var near [][]edge
+	var err error
+	if opt.Partitions == 1 {
+		near, err = neighbors(ctx, x, dim, opt.MaxNeighbors, minDot, opt.Workers)
+	} else {
+		near, err = partitionedNeighbors(ctx, x, dim, opt.MaxNeighbors, minDot, opt.Partitions, opt.Probes)
+	}
 	if err != nil {
 		return nil, err
 	}
 	labels := whispers(symmetric(near), minDot)
 	return result(labels, x, dim), nil
+}
+
+// Labels clusters a neighbour graph built elsewhere (by Search over the
+// cells of an Index, say, on many workers): near[i] are node i's
+// neighbours by node index, with their dot products, all above the
+// threshold's. It returns each node's cluster, numbered by Chinese
+// whispers' label (the index of one node of the cluster).
+func Labels(near [][]Neighbor, threshold float64) ([]int32, error) {
+	if !(threshold > 0 && threshold <= 2) {
+		return nil, fmt.Errorf("%w: threshold %v outside (0, 2]", ErrInvalid, threshold)
+	}
+	es := make([][]edge, len(near))
+	for i, ns := range near {
+		es[i] = make([]edge, len(ns))
+		for j, nb := range ns {
+			if nb.Row < 0 || nb.Row >= len(near) || nb.Row == i {
+				return nil, fmt.Errorf("%w: node %d has neighbour %d of %d nodes", ErrInvalid, i, nb.Row, len(near))
+			}
+			es[i][j] = edge{int32(nb.Row), nb.Dot}
+		}
+	}
+	return whispers(symmetric(es), float32(1-threshold*threshold/2)), nil
+}
+
+// Medoid is the index of the encoding nearest the others (see Cluster);
+// ties go to the lower index.
+func Medoid(encs [][]float32) int {
+	if len(encs) == 0 {
+		return -1
+	}
+	dim := len(encs[0])
+	x := make([]float32, 0, len(encs)*dim)
+	members := make([]int, len(encs))
+	for i, e := range encs {
+		x = append(x, e[:dim]...)
+		members[i] = i
+	}
+	return medoid(members, x, dim)
 }
 
 // symmetric turns the nearest-neighbour lists into an undirected graph: j

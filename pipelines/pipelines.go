@@ -301,6 +301,12 @@ type Matching struct {
 	// ClusterThreshold links two unknown faces below this distance; 0
 	// means the profile's (see models.Profile.ClusterThreshold).
 	ClusterThreshold float64
+	// ClusterCells splits the clustering's neighbour search into cells
+	// of similar faces, searched in parallel (see cluster.Train): 1 is
+	// the exact all-pairs search, 0 picks by the number of unknown faces
+	// (cluster.PartitionsFor: exact up to 50,000). ClusterProbes is how
+	// many nearest cells each face searches (0: cluster.DefaultProbes).
+	ClusterCells, ClusterProbes int
 	// ClustersOutput is the clusters table; "" means Output + "_clusters".
 	ClustersOutput string
 }
@@ -322,6 +328,9 @@ func (m *Matching) check(output string, p models.Profile) error {
 	}
 	if !(m.ClusterThreshold > 0 && m.ClusterThreshold <= 2) {
 		return fmt.Errorf("%w: --cluster-threshold %v is outside (0, 2]", ErrConfig, m.ClusterThreshold)
+	}
+	if m.ClusterCells < 0 || m.ClusterProbes < 0 {
+		return fmt.Errorf("%w: --cluster-cells and --cluster-probes must not be negative", ErrConfig)
 	}
 	if m.ClustersOutput == "" && output != "" {
 		m.ClustersOutput = strings.TrimSuffix(output, "/") + ClustersSuffix
@@ -443,6 +452,8 @@ func Identify(s beam.Scope, c IdentifyConfig) beam.PCollection {
 		rows, clusters = transforms.ClusterFaces(s, rows, unknown, transforms.ClusterConfig{
 			RunID:          c.RunID,
 			Threshold:      c.ClusterThreshold,
+			Cells:          c.ClusterCells,
+			Probes:         c.ClusterProbes,
 			ModelID:        c.ModelID(),
 			Profile:        c.Profile,
 			GalleryVersion: c.galleryVersion,

@@ -148,6 +148,8 @@ func Rematch(s beam.Scope, c RematchConfig) beam.PCollection {
 		rows, clusters = transforms.ClusterFaces(s, rows, unknown, transforms.ClusterConfig{
 			RunID:          c.RunID,
 			Threshold:      c.ClusterThreshold,
+			Cells:          c.ClusterCells,
+			Probes:         c.ClusterProbes,
 			ModelID:        c.modelID,
 			Profile:        c.profile,
 			GalleryVersion: c.galleryVersion,

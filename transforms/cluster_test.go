@@ -1,16 +1,24 @@
 package transforms
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+
+	"github.com/facebatch/facebatch/cluster"
 	"github.com/facebatch/facebatch/results"
 )
 
@@ -32,27 +40,76 @@ func unit(rng *rand.Rand, dim int) []float32 {
 	return near(rng, make([]float32, dim), 1)
 }
 
-func runClusterFn(t *testing.T, ctx context.Context, cfg ClusterConfig, faces []UnknownFace) ([]FaceCluster, []results.ClusterRow) {
+func init() {
+	register.DoFn1x0[results.Row](&captureRowFn{})
+	register.DoFn1x0[results.ClusterRow](&captureClusterFn{})
+}
+
+// captured holds what a test pipeline wrote; the direct runner runs its
+// DoFns in this process.
+var captured struct {
+	sync.Mutex
+	rows     []results.Row
+	clusters []results.ClusterRow
+}
+
+type captureRowFn struct{}
+
+func (captureRowFn) ProcessElement(r results.Row) {
+	captured.Lock()
+	captured.rows = append(captured.rows, r)
+	captured.Unlock()
+}
+
+type captureClusterFn struct{}
+
+func (captureClusterFn) ProcessElement(r results.ClusterRow) {
+	captured.Lock()
+	captured.clusters = append(captured.clusters, r)
+	captured.Unlock()
+}
+
+// runClusterFaces runs ClusterFaces on the faces (and a results row for
+// each) and returns the cluster of each face, the clusters table sorted
+// by id, and the faces_clustered counter.
+func runClusterFaces(t *testing.T, cfg ClusterConfig, faces []UnknownFace) ([]FaceCluster, []results.ClusterRow, int64) {
 	t.Helper()
-	var assigned []FaceCluster
-	var rows []results.ClusterRow
-	i := 0
-	iter := func(f *UnknownFace) bool {
-		if i == len(faces) {
-			return false
-		}
-		*f = faces[i]
-		i++
-		return true
+	captured.Lock()
+	captured.rows, captured.clusters = nil, nil
+	captured.Unlock()
+	rows := make([]results.Row, len(faces))
+	for i, f := range faces {
+		rows[i] = results.Row{ImageURI: f.URI, FaceIndex: ptr(int32(f.Index)), Status: results.StatusOK}
 	}
-	fn := &clusterFn{Config: cfg}
-	err := fn.ProcessElement(ctx, 0, iter,
-		func(a FaceCluster) { assigned = append(assigned, a) },
-		func(r results.ClusterRow) { rows = append(rows, r) })
+	p, s := beam.NewPipelineWithRoot()
+	labelled, clusters := ClusterFaces(s, beam.CreateList(s, rows), beam.CreateList(s, faces), cfg)
+	beam.ParDo0(s, &captureRowFn{}, labelled)
+	beam.ParDo0(s, &captureClusterFn{}, clusters)
+	res, err := direct.Execute(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return assigned, rows
+	var counted int64
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Name() == "faces_clustered" {
+			counted += c.Result()
+		}
+	}
+	captured.Lock()
+	defer captured.Unlock()
+	if len(captured.rows) != len(faces) {
+		t.Fatalf("%d rows out of %d in", len(captured.rows), len(faces))
+	}
+	var assigned []FaceCluster
+	for _, r := range captured.rows {
+		if r.ClusterID != nil {
+			assigned = append(assigned, FaceCluster{URI: r.ImageURI, Index: int(*r.FaceIndex), ClusterID: *r.ClusterID})
+		}
+	}
+	slices.SortFunc(assigned, func(a, b FaceCluster) int { return compareFaces(a.URI, a.Index, b.URI, b.Index) })
+	out := slices.Clone(captured.clusters)
+	slices.SortFunc(out, func(a, b results.ClusterRow) int { return cmp.Compare(a.ClusterID, b.ClusterID) })
+	return assigned, out, counted
 }
 
 func TestClusterFn(t *testing.T) {
@@ -92,13 +149,12 @@ func TestClusterFn(t *testing.T) {
 		{URI: uri("lost.jpg"), Index: 0, W: 40, H: 40, Embedding: unit(rng, 128)},
 	}
 	cfg := ClusterConfig{RunID: "r1", Threshold: 0.75, MinFaces: 2, ModelID: "m", Profile: "p", GalleryVersion: "g"}
-	ctx := beamContext("cluster")
-	assigned, rows := runClusterFn(t, ctx, cfg, faces)
+	assigned, rows, counted := runClusterFaces(t, cfg, faces)
 
 	// The same faces in another order give the same answer.
 	shuffled := slices.Clone(faces)
 	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	assigned2, rows2 := runClusterFn(t, ctx, cfg, shuffled)
+	assigned2, rows2, _ := runClusterFaces(t, cfg, shuffled)
 	if !reflect.DeepEqual(assigned, assigned2) || !reflect.DeepEqual(rows, rows2) {
 		t.Errorf("another input order gave another clustering")
 	}
@@ -152,13 +208,59 @@ func TestClusterFn(t *testing.T) {
 			t.Errorf("cluster %d: medoid %s face %d is not a member with its box", r.ClusterID, r.MedoidImageURI, r.MedoidFaceIndex)
 		}
 	}
-	if c := counters(ctx); c["faces_clustered"] != 2*int64(len(faces)) {
-		t.Errorf("faces_clustered = %d, want %d (two runs)", c["faces_clustered"], 2*len(faces))
+	if counted != int64(len(faces)) {
+		t.Errorf("faces_clustered = %d, want %d", counted, len(faces))
 	}
 
 	// Too few faces: nothing clustered.
-	if assigned, rows := runClusterFn(t, ctx, cfg, faces[:1]); len(assigned)+len(rows) != 0 {
+	if assigned, rows, _ := runClusterFaces(t, cfg, faces[:1]); len(assigned)+len(rows) != 0 {
 		t.Errorf("one face: %d assignments, %d clusters; want none", len(assigned), len(rows))
+	}
+}
+
+// TestClusterFacesCells runs the job's partitioned search on one fixture:
+// with one cell it is cluster.Group's exact clustering, ids and all; with
+// several it stays within 1% pairwise F1 of it.
+func TestClusterFacesCells(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var faces []UnknownFace
+	var encs [][]float32
+	for p := range 150 {
+		c := unit(rng, 128)
+		for i := range 1 + rng.IntN(12) {
+			e := near(rng, c, 0.45)
+			faces = append(faces, UnknownFace{URI: fmt.Sprintf("/photos/p%03d-%d.jpg", p, i), Embedding: e})
+		}
+	}
+	slices.SortFunc(faces, func(a, b UnknownFace) int { return compareFaces(a.URI, a.Index, b.URI, b.Index) })
+	for _, f := range faces {
+		encs = append(encs, f.Embedding)
+	}
+	exact, err := cluster.Group(context.Background(), encs, cluster.Options{Threshold: 0.75, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int, len(faces))
+	for i, l := range exact.Labels {
+		want[i] = l + 1
+	}
+	for _, cells := range []int{1, 6} {
+		assigned, rows, _ := runClusterFaces(t, ClusterConfig{Threshold: 0.75, Cells: cells}, faces)
+		got := make([]int, len(assigned))
+		for i, a := range assigned {
+			got[i] = int(a.ClusterID)
+		}
+		if len(got) != len(faces) {
+			t.Fatalf("%d cells: %d faces assigned of %d", cells, len(got), len(faces))
+		}
+		p, r := cluster.Pairwise(want, got)
+		t.Logf("%d cells: %d clusters (exact %d), pairwise against exact p=%.4f r=%.4f", cells, len(rows), len(exact.Clusters), p, r)
+		if cells == 1 && !slices.Equal(got, want) {
+			t.Errorf("one cell: cluster ids differ from cluster.Group's")
+		}
+		if f1 := 2 * p * r / (p + r); f1 < 0.99 {
+			t.Errorf("%d cells: F1 against exact %.4f, want at least 0.99", cells, f1)
+		}
 	}
 }
 
