@@ -1,7 +1,7 @@
 // Package files reads and writes objects by URI, local paths and gs:// alike,
 // through Beam's filesystem registry, adding what the pipelines need on top:
-// recursive listing, capped reads, atomic replacement, and retries of
-// transient storage errors (see Retry).
+// recursive listing, capped reads, random access (see Open), atomic
+// replacement, and retries of transient storage errors (see Retry).
 //
 // The filesystems themselves are registered by blank imports in main (and in
 // tests): github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local and
@@ -481,6 +481,107 @@ func writeLocal(path string, data []byte) error {
 		return err
 	}
 	return w.Close()
+}
+
+// A File is an object opened for random access, for formats read from
+// the end first, such as Parquet's footer.
+type File struct {
+	uri  string
+	f    *os.File
+	size int64
+	// copied says f is a local copy of a remote object, removed on Close.
+	copied bool
+}
+
+// Open opens the object at uri for random access; close it when done. A
+// local file is opened in place. Storage reads are streams, so any other
+// object (gs://) is first copied to a local temporary file, on disk rather
+// than in memory, and a transient error restarts the copy (see Retry);
+// Close removes the copy. A missing object is ErrNotFound.
+func Open(ctx context.Context, uri string) (*File, error) {
+	if !IsGCS(uri) {
+		f, err := os.Open(uri)
+		if err != nil {
+			return nil, notFound(uri, err)
+		}
+		info, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("files: reading %s: %w", uri, err)
+		}
+		if info.IsDir() {
+			f.Close()
+			return nil, fmt.Errorf("files: reading %s: is a folder", uri)
+		}
+		return &File{uri: uri, f: f, size: info.Size()}, nil
+	}
+	fsys, err := open(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	defer fsys.Close()
+	tmp, err := os.CreateTemp("", "facebatch-download-*")
+	if err != nil {
+		return nil, fmt.Errorf("files: reading %s: %w", uri, err)
+	}
+	var size int64
+	err = retry(ctx, "read", uri, func(ctx context.Context) error {
+		var err error
+		size, err = downloadOnce(ctx, fsys, uri, tmp)
+		return err
+	})
+	if err != nil {
+		discard(tmp)
+		return nil, err
+	}
+	return &File{uri: uri, f: tmp, size: size, copied: true}, nil
+}
+
+// downloadOnce copies the object at uri into dst, replacing what an
+// earlier attempt left there, and returns its size.
+func downloadOnce(ctx context.Context, fsys filesystem.Interface, uri string, dst *os.File) (int64, error) {
+	if err := dst.Truncate(0); err != nil {
+		return 0, fmt.Errorf("files: reading %s: %w", uri, err)
+	}
+	if _, err := dst.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("files: reading %s: %w", uri, err)
+	}
+	r, err := fsys.OpenRead(ctx, uri)
+	if err != nil {
+		return 0, notFound(uri, err)
+	}
+	defer r.Close()
+	n, err := io.Copy(dst, r)
+	if err != nil {
+		return 0, notFound(uri, err)
+	}
+	return n, nil
+}
+
+// ReadAt reads len(p) bytes at off, as io.ReaderAt says: fewer only with
+// an error, io.EOF at the end of the object.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.f.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		// io.EOF stays bare: callers compare it.
+		return n, fmt.Errorf("files: reading %s: %w", f.uri, err)
+	}
+	return n, err
+}
+
+// Size is the object's length in bytes.
+func (f *File) Size() int64 { return f.size }
+
+// Close closes the file, and removes it if it is a copy.
+func (f *File) Close() error {
+	if f.copied {
+		discard(f.f)
+		return nil
+	}
+	if err := f.f.Close(); err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	return nil
 }
 
 // Exists reports whether an object is at uri.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -601,6 +602,88 @@ func TestReadGCS(t *testing.T) {
 				t.Errorf("Read(%q, %d) = %q, want %q", tt.uri, tt.max, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestOpen reads local and GCS objects at random offsets, and leaves no
+// copy of a GCS object behind.
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	spool := t.TempDir()
+	t.Setenv("TMPDIR", spool) // where the copies of GCS objects go
+	srv := newGCS(t)
+	// Bigger than one buffer of a copy.
+	big := make([]byte, 3<<20+5)
+	for i := range big {
+		big[i] = byte(i*7 + i>>11)
+	}
+	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "b", Name: "t/big.bin"}, Content: big})
+	local := filepath.Join(dir, "big.bin")
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(local, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		uri     string
+		want    []byte
+		fail    bool
+		wantErr error // with fail: nil is any error
+	}{
+		{"local", local, big, false, nil},
+		{"local empty", empty, []byte{}, false, nil},
+		{"gcs", "gs://b/t/big.bin", big, false, nil},
+		{"gcs small", "gs://b/x/y.jpg", []byte("x/y.jpg"), false, nil},
+		{"gcs unicode name", "gs://b/x/crème brûlée.jpg", []byte("x/crème brûlée.jpg"), false, nil},
+		{"local missing", filepath.Join(dir, "nope.bin"), nil, true, files.ErrNotFound},
+		{"local folder", dir, nil, true, nil},
+		{"gcs missing", "gs://b/x/nope.jpg", nil, true, files.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := files.Open(ctx, tt.uri)
+			if tt.fail {
+				if err == nil {
+					f.Close()
+					t.Fatalf("Open(%q): no error", tt.uri)
+				}
+				if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Open(%q): %v, want %v", tt.uri, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open(%q): %v", tt.uri, err)
+			}
+			size := int64(len(tt.want))
+			if f.Size() != size {
+				t.Errorf("Size() = %d, want %d", f.Size(), size)
+			}
+			// From the end first, as a Parquet reader does.
+			for _, off := range []int64{size - 8, size / 2, 1, 0} {
+				if off < 0 || off >= size {
+					continue
+				}
+				n := min(8, size-off)
+				p := make([]byte, n)
+				if got, err := f.ReadAt(p, off); got != int(n) || err != nil && err != io.EOF || !bytes.Equal(p, tt.want[off:off+n]) {
+					t.Errorf("ReadAt(%d bytes at %d) = %d, %v: %q, want %q", n, off, got, err, p, tt.want[off:off+n])
+				}
+			}
+			if n, err := f.ReadAt(make([]byte, 4), size); n != 0 || err != io.EOF {
+				t.Errorf("ReadAt at the end = %d, %v; want 0, io.EOF", n, err)
+			}
+			if err := f.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+	if left, err := os.ReadDir(spool); err != nil || len(left) != 0 {
+		t.Errorf("copies left in the temporary folder: %v, %v", left, err)
 	}
 }
 

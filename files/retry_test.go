@@ -419,3 +419,48 @@ func TestReadGCSFaults(t *testing.T) {
 		t.Errorf("Exists: %v, %v", ok, err)
 	}
 }
+
+// TestOpenGCSFaults: a copy cut short by transient faults is made again
+// whole; a 403 is not retried, and leaves no copy behind.
+func TestOpenGCSFaults(t *testing.T) {
+	fastRetry(t, 6)
+	ctx := context.Background()
+	spool := t.TempDir()
+	t.Setenv("TMPDIR", spool)
+	_, f := newFlakyGCS(t, map[string]string{"t/part": "0123456789", "t/secret": "hidden"})
+	var mu sync.Mutex
+	failed := 0
+	f.fault = func(_ int, r *http.Request) (int, bool) {
+		if !isMedia(r) {
+			return 0, false
+		}
+		if strings.Contains(r.URL.EscapedPath(), "secret") {
+			return http.StatusForbidden, false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if failed < 2 {
+			failed++
+			return http.StatusServiceUnavailable, false
+		}
+		return 0, false
+	}
+	file, err := Open(ctx, "gs://b/t/part")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	p := make([]byte, 10)
+	if n, err := file.ReadAt(p, 0); n != 10 || err != nil && err != io.EOF || string(p) != "0123456789" || file.Size() != 10 {
+		t.Errorf("ReadAt = %d, %v: %q (size %d); want the whole object once", n, err, p, file.Size())
+	}
+	file.Close()
+	if _, err := Open(ctx, "gs://b/t/secret"); err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "403") {
+		t.Errorf("Open of a forbidden object: %v; want a permanent error mentioning 403", err)
+	}
+	if n := f.count("GET", "secret"); n != 1 {
+		t.Errorf("forbidden object fetched %d times, want 1", n)
+	}
+	if left, err := os.ReadDir(spool); err != nil || len(left) != 0 {
+		t.Errorf("copies left in the temporary folder: %v, %v", left, err)
+	}
+}

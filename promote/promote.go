@@ -135,15 +135,9 @@ func Run(ctx context.Context, cfg Config, decisions []Decision) ([]Promoted, err
 			return nil, err
 		}
 	}
-	rows, err := tables.ReadAll[results.Row](ctx, cfg.Results)
+	byCluster, err := clusterFaces(ctx, cfg.Results, decisions)
 	if err != nil {
-		return nil, fmt.Errorf("promote: results %s: %w", cfg.Results, err)
-	}
-	byCluster := map[int64][]results.Row{}
-	for _, r := range rows {
-		if r.ClusterID != nil && r.FaceIndex != nil && r.Status == results.StatusOK && r.Identity == nil {
-			byCluster[*r.ClusterID] = append(byCluster[*r.ClusterID], r)
-		}
+		return nil, err
 	}
 	for _, d := range decisions {
 		if len(byCluster[d.ClusterID]) == 0 {
@@ -191,6 +185,33 @@ func Run(ctx context.Context, cfg Config, decisions []Decision) ([]Promoted, err
 		}
 	}
 	return out, nil
+}
+
+// clusterFaces reads the unknown faces of the decided clusters from the
+// results table. The table is streamed and only those faces kept, without
+// the embeddings and candidates a crop does not need: a run's table can be
+// far bigger than memory, a few clusters' faces are not.
+func clusterFaces(ctx context.Context, table string, decisions []Decision) (map[int64][]results.Row, error) {
+	byCluster := map[int64][]results.Row{}
+	for _, d := range decisions {
+		byCluster[d.ClusterID] = nil
+	}
+	err := tables.Scan(ctx, table, func(rows []results.Row) error {
+		for _, r := range rows {
+			if r.ClusterID == nil || r.FaceIndex == nil || r.Status != results.StatusOK || r.Identity != nil {
+				continue
+			}
+			if faces, ok := byCluster[*r.ClusterID]; ok {
+				r.Embedding, r.Candidates = nil, nil
+				byCluster[*r.ClusterID] = append(faces, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("promote: results %s: %w", table, err)
+	}
+	return byCluster, nil
 }
 
 // cropPhoto writes the crops of one photo's faces into dir. A photo that

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -192,4 +193,70 @@ func TestRun(t *testing.T) {
 			t.Errorf("a refused promotion wrote to the gallery input (%v)", err)
 		}
 	})
+}
+
+// TestRunLargeTable promotes one cluster of a table of more rows than a
+// scan's batch and a part's row group, in two parts: only that cluster's
+// faces, wherever they are in the table, are cropped.
+func TestRunLargeTable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, d, e := filepath.Join(dir, "c.jpg"), filepath.Join(dir, "d.jpg"), filepath.Join(dir, "e.jpg")
+	shaC, shaD, shaE := photo(t, c, 10), photo(t, d, 20), photo(t, e, 30)
+	withMatch := func(r results.Row) results.Row {
+		r.Embedding = make([]float32, 128)
+		r.Candidates = []results.Candidate{{Identity: "Cy", Distance: 0.9}, {Identity: "Di", Distance: 1.1}}
+		return r
+	}
+	faces := map[int][]results.Row{
+		100:    {withMatch(face(e, shaE, 0, 3))},
+		5_000:  {withMatch(face(c, shaC, 1, 2)), withMatch(face(c, shaC, 0, 2))},
+		12_345: {withMatch(face(e, shaE, 1, 1))},
+		20_000: {withMatch(face(d, shaD, 0, 2))},
+	}
+	const images = 25_000
+	resultsDir := filepath.Join(dir, "results")
+	var w *tables.Writer[results.Row]
+	for i := range images {
+		if i%(images/2) == 0 {
+			if w != nil {
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var err error
+			if w, err = tables.Create[results.Row](ctx, filepath.Join(resultsDir, tables.PartName(i/(images/2), 2))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows := faces[i]
+		if rows == nil {
+			rows = []results.Row{{ImageURI: filepath.Join(dir, fmt.Sprintf("img-%05d.jpg", i)), Status: results.StatusNoFace}}
+		}
+		if err := w.Write(rows...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tables.WriteJSON(ctx, filepath.Join(resultsDir, tables.MarkerFile), tables.Marker{}); err != nil {
+		t.Fatal(err)
+	}
+	photos := filepath.Join(dir, "gallery-photos")
+	got, err := promote.Run(ctx, promote.Config{Results: resultsDir, GalleryInput: photos}, []promote.Decision{{ClusterID: 2, Identity: "Bo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		filepath.Join(photos, "Bo", "promoted-"+shaC[:16]+"-0.jpg"),
+		filepath.Join(photos, "Bo", "promoted-"+shaC[:16]+"-1.jpg"),
+		filepath.Join(photos, "Bo", "promoted-"+shaD[:16]+"-0.jpg"),
+	}
+	if len(got) != 1 || !slices.Equal(got[0].Files, want) || len(got[0].Skipped) != 0 {
+		t.Fatalf("promoted %+v, want files %v", got, want)
+	}
+	if listed, err := files.List(ctx, photos); err != nil || !slices.Equal(listed, slices.Sorted(slices.Values(want))) {
+		t.Errorf("gallery input holds %v (%v), want only %v", listed, err, want)
+	}
 }

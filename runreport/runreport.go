@@ -97,7 +97,8 @@ type Summary struct {
 	Matched int
 	Unknown int
 	// ByStatus counts images by status: an image's status is that of its
-	// rows (an image with faces has only ok rows).
+	// row without a face, or of its first face's row (ok, or encode_error
+	// where the model failed on that face).
 	ByStatus   map[string]int
 	Identities map[string]int // matched faces per identity
 	// Thresholds, ModelIDs, Profiles, GalleryVersions, Detectors list the
@@ -116,19 +117,14 @@ type Summary struct {
 }
 
 // Build reads the run's tables and returns the report page and its counts.
+// It reads the results table in one pass, keeping counts and the few rows
+// each section shows, so that its memory does not grow with the table.
 func Build(ctx context.Context, opt Options) (*report.Page, *Summary, error) {
 	opt.defaults()
 	marker, err := tables.ReadMarker(ctx, opt.Results)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w at %s: %v", ErrNoResults, opt.Results, err)
 	}
-	rows, err := tables.ReadAll[results.Row](ctx, opt.Results)
-	if err != nil {
-		return nil, nil, fmt.Errorf("runreport: %w", err)
-	}
-	sum := summarize(rows)
-	sum.Marker = marker
-
 	var galRows []gallery.Row
 	var galManifest *gallery.Manifest
 	if opt.Gallery != "" {
@@ -139,17 +135,33 @@ func Build(ctx context.Context, opt Options) (*report.Page, *Summary, error) {
 			return nil, nil, fmt.Errorf("runreport: gallery: %w", err)
 		}
 	}
+	// The clusters come first: the pass over the results keeps the faces
+	// of those shown only.
 	var clusters []results.ClusterRow
+	clustered, clusterCount := false, 0
 	if ok, err := files.Exists(ctx, files.Join(opt.Clusters, tables.MarkerFile)); err != nil {
 		return nil, nil, fmt.Errorf("runreport: clusters: %w", err)
 	} else if ok {
-		if clusters, err = tables.ReadAll[results.ClusterRow](ctx, opt.Clusters); err != nil {
-			return nil, nil, fmt.Errorf("runreport: clusters: %w", err)
+		if clusters, clusterCount, err = largestClusters(ctx, opt.Clusters, opt.MaxClusters); err != nil {
+			return nil, nil, err
 		}
-		sum.Clustered, sum.Clusters = true, len(clusters)
+		clustered = true
 	}
+	t := newTally(opt, clusters)
+	err = tables.Scan(ctx, opt.Results, func(rows []results.Row) error {
+		for i := range rows {
+			t.add(&rows[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("runreport: %w", err)
+	}
+	sum := t.summary()
+	sum.Marker = marker
+	sum.Clustered, sum.Clusters = clustered, clusterCount
 
-	b := &builder{opt: opt, sum: sum, rows: rows, gal: galRows, galManifest: galManifest, clusters: clusters,
+	b := &builder{opt: opt, sum: sum, tally: t, gal: galRows, galManifest: galManifest, clusters: clusters,
 		thumbs: newThumbnailer(opt.MaxBytes)}
 	defer b.thumbs.Close()
 	page, err := b.page(ctx)
@@ -157,42 +169,6 @@ func Build(ctx context.Context, opt Options) (*report.Page, *Summary, error) {
 		return nil, nil, err
 	}
 	return page, sum, nil
-}
-
-func summarize(rows []results.Row) *Summary {
-	s := &Summary{Rows: len(rows), ByStatus: map[string]int{}, Identities: map[string]int{}}
-	images := map[string]string{}
-	runs, models, profiles, versions, detectors := set{}, set{}, set{}, set{}, set{}
-	thresholds := map[float64]bool{}
-	for _, r := range rows {
-		images[r.ImageURI] = r.Status
-		runs.add(r.RunID)
-		models.add(r.ModelID)
-		profiles.add(r.Profile)
-		versions.add(r.GalleryVersion)
-		detectors.add(r.Detector)
-		thresholds[r.Threshold] = true
-		if r.FaceIndex == nil || r.Status != results.StatusOK {
-			continue
-		}
-		s.Faces++
-		if r.Accepted && r.Identity != nil {
-			s.Matched++
-			s.Identities[*r.Identity]++
-		} else {
-			s.Unknown++
-		}
-	}
-	s.Images = len(images)
-	for _, st := range images {
-		s.ByStatus[st]++
-	}
-	s.RunIDs, s.ModelIDs, s.Profiles, s.GalleryVersions, s.Detectors = runs.sorted(), models.sorted(), profiles.sorted(), versions.sorted(), detectors.sorted()
-	for t := range thresholds {
-		s.Thresholds = append(s.Thresholds, t)
-	}
-	sort.Float64s(s.Thresholds)
-	return s
 }
 
 type set map[string]bool
@@ -212,10 +188,10 @@ func (s set) sorted() []string {
 type builder struct {
 	opt         Options
 	sum         *Summary
-	rows        []results.Row
+	tally       *tally
 	gal         []gallery.Row
 	galManifest *gallery.Manifest
-	clusters    []results.ClusterRow
+	clusters    []results.ClusterRow // those shown, in order
 	thumbs      *thumbnailer
 }
 
@@ -293,72 +269,33 @@ func (b *builder) summarySection() report.Section {
 }
 
 func (b *builder) distanceSection() report.Section {
-	var matched, unknown []float64
-	hi := 2.0
-	for _, r := range b.rows {
-		if r.Status != results.StatusOK || r.Distance == nil {
-			continue
-		}
-		if r.Accepted {
-			matched = append(matched, *r.Distance)
-		} else {
-			unknown = append(unknown, *r.Distance)
-		}
-	}
-	const bins = 40
 	h := charts.Histogram{
 		Title: "Distance of each face to its nearest gallery identity", XLabel: "L2 distance between unit encodings",
-		Min: 0, Max: hi,
+		Min: 0, Max: distanceMax,
 		Series: []charts.Series{
-			{Name: "matched", Color: "#2e7d32", Counts: histogram(matched, hi, bins)},
-			{Name: "unknown", Color: "#c62828", Counts: histogram(unknown, hi, bins)},
+			{Name: "matched", Color: "#2e7d32", Counts: b.tally.distances[0][:]},
+			{Name: "unknown", Color: "#c62828", Counts: b.tally.distances[1][:]},
 		},
 	}
 	for _, t := range b.sum.Thresholds {
 		h.Markers = append(h.Markers, charts.Marker{Label: fmt.Sprintf("threshold %g", t), Value: t, Color: "#263238"})
 	}
 	sec := report.Section{ID: "distances", Title: "Match distances", Empty: "no faces were matched against the gallery"}
-	if len(matched)+len(unknown) > 0 {
+	if b.tally.distanced > 0 {
 		sec.Charts = []template.HTML{h.SVG()}
 	}
 	return sec
 }
 
-func histogram(v []float64, hi float64, bins int) []int {
-	counts := make([]int, bins)
-	for _, d := range v {
-		i := int(d / hi * float64(bins))
-		counts[min(max(i, 0), bins-1)]++
-	}
-	return counts
-}
-
-// faces returns the ok face rows.
-func (b *builder) faces() []*results.Row {
-	var out []*results.Row
-	for i := range b.rows {
-		r := &b.rows[i]
-		if r.Status == results.StatusOK && r.FaceIndex != nil && r.Distance != nil {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 func (b *builder) identitySection() pending {
-	byID := map[string][]*results.Row{}
-	for _, r := range b.faces() {
-		if r.Accepted && r.Identity != nil {
-			byID[*r.Identity] = append(byID[*r.Identity], r)
-		}
-	}
+	byID := b.tally.identities
 	names := make([]string, 0, len(byID))
 	for n := range byID {
 		names = append(names, n)
 	}
 	sort.Slice(names, func(i, j int) bool {
-		if len(byID[names[i]]) != len(byID[names[j]]) {
-			return len(byID[names[i]]) > len(byID[names[j]])
+		if byID[names[i]].n != byID[names[j]].n {
+			return byID[names[i]].n > byID[names[j]].n
 		}
 		return names[i] < names[j]
 	})
@@ -370,14 +307,13 @@ func (b *builder) identitySection() pending {
 		names = names[:b.opt.MaxIdentities]
 	}
 	for _, n := range names {
-		faces := byID[n]
-		sortByDistance(faces)
-		g := pendingGroup{Title: n + ": " + count(len(faces), "face")}
-		if len(faces) > b.opt.Strip {
-			g.Note = fmt.Sprintf("the nearest %d of %d", b.opt.Strip, len(faces))
+		id := byID[n]
+		g := pendingGroup{Title: n + ": " + count(id.n, "face")}
+		if id.n > b.opt.Strip {
+			g.Note = fmt.Sprintf("the nearest %d of %d", b.opt.Strip, id.n)
 		}
-		for _, r := range faces[:min(len(faces), b.opt.Strip)] {
-			g.Faces = append(g.Faces, b.faceThumb(r, fmt.Sprintf("%.3f", *r.Distance)))
+		for _, k := range id.top.sorted() {
+			g.Faces = append(g.Faces, b.faceThumb(&k.row, fmt.Sprintf("%.3f", *k.row.Distance)))
 		}
 		sec.Groups = append(sec.Groups, g)
 	}
@@ -385,21 +321,6 @@ func (b *builder) identitySection() pending {
 }
 
 func (b *builder) riskySection() pending {
-	var near, unknown []*results.Row
-	for _, r := range b.faces() {
-		if r.Accepted && r.Identity != nil {
-			near = append(near, r)
-		} else {
-			unknown = append(unknown, r)
-		}
-	}
-	// Smallest threshold - distance first, and smallest distance - threshold.
-	sort.SliceStable(near, func(i, j int) bool {
-		return near[i].Threshold-*near[i].Distance < near[j].Threshold-*near[j].Distance
-	})
-	sort.SliceStable(unknown, func(i, j int) bool {
-		return *unknown[i].Distance-unknown[i].Threshold < *unknown[j].Distance-unknown[j].Threshold
-	})
 	note := "The riskiest labels: the matches closest under the threshold, and the unknown faces closest above it, each beside the gallery photo of the identity it is nearest to."
 	if b.opt.Gallery == "" {
 		note += " The results record the gallery's version but not its location: pass --gallery to show the gallery photos."
@@ -408,11 +329,13 @@ func (b *builder) riskySection() pending {
 			b.opt.Gallery, b.galManifest.Version, strings.Join(b.sum.GalleryVersions, ", "))
 	}
 	sec := pending{Section: report.Section{ID: "near-threshold", Title: "Near the threshold", Note: note, Empty: "no faces"}}
-	for _, r := range near[:min(len(near), b.opt.Risky)] {
+	for _, k := range b.tally.near.sorted() {
+		r := &k.row
 		sec.Groups = append(sec.Groups, b.riskyGroup(r, *r.Identity,
 			fmt.Sprintf("matched %s: %.3f, %.3f under the threshold", *r.Identity, *r.Distance, r.Threshold-*r.Distance)))
 	}
-	for _, r := range unknown[:min(len(unknown), b.opt.Risky)] {
+	for _, k := range b.tally.unknown.sorted() {
+		r := &k.row
 		nearest := ""
 		if len(r.Candidates) > 0 {
 			nearest = r.Candidates[0].Identity
@@ -482,25 +405,11 @@ func (b *builder) clusterSection() pending {
 		return sec
 	}
 	sec.Empty = "clustering ran but found no unknown faces"
-	cs := append([]results.ClusterRow(nil), b.clusters...)
-	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].Size != cs[j].Size {
-			return cs[i].Size > cs[j].Size
-		}
-		return cs[i].ClusterID < cs[j].ClusterID
-	})
 	sec.Note = fmt.Sprintf("Unknown faces that look like one person, largest first: the medoid (the face nearest the others), then other faces of the cluster (at most %d).", b.opt.Examples)
-	if len(cs) > b.opt.MaxClusters {
-		sec.Note += fmt.Sprintf(" The %d largest of %d clusters.", b.opt.MaxClusters, len(cs))
+	if b.sum.Clusters > b.opt.MaxClusters {
+		sec.Note += fmt.Sprintf(" The %d largest of %d clusters.", b.opt.MaxClusters, b.sum.Clusters)
 	}
-	members := map[int64][]*results.Row{}
-	for i := range b.rows {
-		r := &b.rows[i]
-		if r.ClusterID != nil && r.FaceIndex != nil {
-			members[*r.ClusterID] = append(members[*r.ClusterID], r)
-		}
-	}
-	for _, c := range cs[:min(len(cs), b.opt.MaxClusters)] {
+	for _, c := range b.clusters {
 		g := pendingGroup{Title: fmt.Sprintf("cluster %d: %s", c.ClusterID, count(int(c.Size), "face"))}
 		if c.FirstSeen != nil && c.LastSeen != nil {
 			g.Note = "seen " + formatMillis(*c.FirstSeen) + " to " + formatMillis(*c.LastSeen)
@@ -509,33 +418,12 @@ func (b *builder) clusterSection() pending {
 			&box{c.MedoidBoxX, c.MedoidBoxY, c.MedoidBoxW, c.MedoidBoxH}, "medoid", c.MedoidImageURI))
 		// Other faces: the example images' faces first, in the table's
 		// order, then any other member.
-		rank := map[string]int{}
-		for i, u := range c.ExampleImageURIs {
-			if _, ok := rank[u]; !ok {
-				rank[u] = i
-			}
-		}
-		others := members[c.ClusterID]
-		sort.SliceStable(others, func(i, j int) bool { return exampleRank(rank, others[i]) < exampleRank(rank, others[j]) })
-		for _, r := range others {
-			if len(g.Faces) > b.opt.Examples {
-				break
-			}
-			if r.ImageURI == c.MedoidImageURI && *r.FaceIndex == c.MedoidFaceIndex {
-				continue
-			}
-			g.Faces = append(g.Faces, b.faceThumb(r, fmt.Sprintf("nearest %s", nearestCaption(r))))
+		for _, k := range b.tally.clusters[c.ClusterID].top.sorted() {
+			g.Faces = append(g.Faces, b.faceThumb(&k.row, fmt.Sprintf("nearest %s", nearestCaption(&k.row))))
 		}
 		sec.Groups = append(sec.Groups, g)
 	}
 	return sec
-}
-
-func exampleRank(rank map[string]int, r *results.Row) int {
-	if i, ok := rank[r.ImageURI]; ok {
-		return i
-	}
-	return math.MaxInt
 }
 
 func nearestCaption(r *results.Row) string {
@@ -550,28 +438,23 @@ func nearestCaption(r *results.Row) string {
 func (b *builder) problemSection() pending {
 	sec := pending{Section: report.Section{ID: "problems", Title: "Images without a face",
 		Empty: "every image gave at least one face"}}
-	byStatus := map[string][]*results.Row{}
-	for i := range b.rows {
-		if r := &b.rows[i]; r.FaceIndex == nil {
-			byStatus[r.Status] = append(byStatus[r.Status], r)
-		}
-	}
+	byStatus := b.tally.problems
 	statuses := make([]string, 0, len(byStatus))
 	for st := range byStatus {
 		statuses = append(statuses, st)
 	}
 	sort.Strings(statuses)
 	for _, st := range statuses {
-		rows := byStatus[st]
-		sort.Slice(rows, func(i, j int) bool { return rows[i].ImageURI < rows[j].ImageURI })
-		g := pendingGroup{Title: st + ": " + count(len(rows), "image")}
+		p := byStatus[st]
+		g := pendingGroup{Title: st + ": " + count(p.n, "image")}
 		if st != results.StatusNoFace {
 			g.Class = "error"
 		}
-		if len(rows) > b.opt.Strip {
-			g.Note = fmt.Sprintf("the first %d of %d", b.opt.Strip, len(rows))
+		if p.n > b.opt.Strip {
+			g.Note = fmt.Sprintf("the first %d of %d", b.opt.Strip, p.n)
 		}
-		for _, r := range rows[:min(len(rows), b.opt.Strip)] {
+		for _, k := range p.top.sorted() {
+			r := &k.row
 			caption := files.Base(r.ImageURI)
 			if r.Error != nil {
 				caption += ": " + *r.Error
@@ -596,10 +479,6 @@ func (b *builder) faceThumb(r *results.Row, caption string) pendingFace {
 		bx = &box{*r.BoxX, *r.BoxY, *r.BoxW, *r.BoxH}
 	}
 	return b.thumbs.request(r.ImageURI, bx, caption, fmt.Sprintf("%s face %d", r.ImageURI, *r.FaceIndex))
-}
-
-func sortByDistance(rows []*results.Row) {
-	sort.SliceStable(rows, func(i, j int) bool { return *rows[i].Distance < *rows[j].Distance })
 }
 
 // count says "1 face", "2 faces".

@@ -1,7 +1,13 @@
 package runreport
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -189,5 +195,171 @@ func TestBuildGCS(t *testing.T) {
 func TestBuildNoTable(t *testing.T) {
 	if _, _, err := Build(context.Background(), Options{Results: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no complete results table") {
 		t.Errorf("Build on an empty folder: %v", err)
+	}
+}
+
+// writeJPEG writes a 96x96 photo to path, its colours shifted by tint.
+func writeJPEG(t *testing.T, path string, tint uint8) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 96, 96))
+	for y := range 96 {
+		for x := range 96 {
+			img.Set(x, y, color.RGBA{uint8(x * 2), uint8(y * 2), uint8(x+y) + tint, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBuildLargeTable reports on a table of more rows than a scan's batch
+// and a part's row group, mostly images without a face, with a few faces
+// placed early and late: the counts take every row, and each section
+// shows its few rows, chosen by its order and by table order on ties.
+func TestBuildLargeTable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	photo := map[string]string{}
+	for i, p := range []string{"p0", "p1", "p2", "p3"} {
+		photo[p] = filepath.Join(dir, p+".jpg")
+		writeJPEG(t, photo[p], uint8(40*i))
+	}
+	one, two := int64(1), int64(2)
+	faceOf := func(p string, index int32, identity string, dist float64, cluster *int64) results.Row {
+		r := face(photo[p], identity, dist, cluster)
+		r.FaceIndex = ptr(index)
+		r.Embedding = make([]float32, 128)
+		r.Candidates = append(r.Candidates, results.Candidate{Identity: "zed", Distance: 1.3})
+		return r
+	}
+	// The faces of each photo, and where in the table they go.
+	faces := map[int][]results.Row{
+		100:   {faceOf("p0", 0, "ann", 0.50, nil), faceOf("p0", 1, "ann", 0.30, nil), faceOf("p0", 2, "dan", 0.75, &one)},
+		5_000: {faceOf("p1", 0, "ann", 0.30, nil), faceOf("p1", 1, "ann", 0.60, nil), faceOf("p1", 2, "dan", 0.80, &one)},
+		11_000: {faceOf("p3", 0, "bob", 0.40, nil), faceOf("p3", 1, "bob", 0.45, nil),
+			faceOf("p3", 2, "dan", 0.72, &one), faceOf("p3", 3, "eve", 1.20, &one)},
+		20_000: {faceOf("p2", 0, "ann", 0.20, nil), faceOf("p2", 1, "ann", 0.65, nil),
+			faceOf("p2", 2, "cy", 0.55, nil), faceOf("p2", 3, "eve", 0.90, &two)},
+	}
+	const rows = 25_000
+	var all []results.Row
+	var noFace []string
+	for i := 0; len(all) < rows; i++ {
+		if f, ok := faces[i]; ok {
+			all = append(all, f...)
+			continue
+		}
+		// Named so that URI order is not table order.
+		r := results.Row{RunID: "run-1", ImageURI: filepath.Join(dir, fmt.Sprintf("none-%05d.jpg", 99_999-i)), Status: results.StatusNoFace,
+			Threshold: 0.7, ModelID: "m", Profile: "notebook", GalleryVersion: "g-1", Detector: "none"}
+		if i == 7_000 || i == 23_000 {
+			r.Status, r.Error = results.StatusDecodeError, ptr("decoder: corrupt")
+		} else {
+			noFace = append(noFace, r.ImageURI)
+		}
+		all = append(all, r)
+	}
+	resultsDir := filepath.Join(dir, "results")
+	for part, rs := range [][]results.Row{all[:rows/2], all[rows/2:]} {
+		w, err := tables.Create[results.Row](ctx, filepath.Join(resultsDir, tables.PartName(part, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(rs...); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clusters := []results.ClusterRow{
+		{RunID: "run-1", ClusterID: 2, Size: 1, MedoidImageURI: photo["p2"], MedoidFaceIndex: 3,
+			MedoidBoxX: 10, MedoidBoxY: 10, MedoidBoxW: 70, MedoidBoxH: 70},
+		{RunID: "run-1", ClusterID: 1, Size: 4, MedoidImageURI: photo["p0"], MedoidFaceIndex: 2,
+			MedoidBoxX: 10, MedoidBoxY: 10, MedoidBoxW: 70, MedoidBoxH: 70, ExampleImageURIs: []string{photo["p0"], photo["p3"], photo["p1"]}},
+	}
+	for _, err := range []error{
+		tables.WriteJSON(ctx, filepath.Join(resultsDir, tables.MarkerFile), tables.Marker{}),
+		tables.Write(ctx, filepath.Join(resultsDir+"_clusters", tables.PartName(0, 1)), clusters),
+		tables.WriteJSON(ctx, filepath.Join(resultsDir+"_clusters", tables.MarkerFile), tables.Marker{}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	page, sum, err := Build(ctx, Options{Results: resultsDir, Strip: 3, MaxIdentities: 2, Risky: 2, MaxClusters: 1, Examples: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Summary{Rows: rows, Images: len(noFace) + 2 + 4, Faces: 14, Matched: 9, Unknown: 5,
+		ByStatus:   map[string]int{results.StatusOK: 4, results.StatusNoFace: len(noFace), results.StatusDecodeError: 2},
+		Identities: map[string]int{"ann": 6, "bob": 2, "cy": 1}, Clustered: true, Clusters: 2}
+	if sum.Rows != want.Rows || sum.Images != want.Images || sum.Faces != want.Faces || sum.Matched != want.Matched ||
+		sum.Unknown != want.Unknown || !maps.Equal(sum.ByStatus, want.ByStatus) || !maps.Equal(sum.Identities, want.Identities) ||
+		sum.Clustered != want.Clustered || sum.Clusters != want.Clusters {
+		t.Errorf("summary\n%+v\nwant\n%+v", *sum, want)
+	}
+	sections := map[string]report.Section{}
+	for _, s := range page.Sections {
+		sections[s.ID] = s
+	}
+	// Each group: its title [note], then each picture's caption (title).
+	groups := func(id string) (out []string) {
+		for _, g := range sections[id].Groups {
+			line := g.Title + " [" + g.Note + "]:"
+			for _, f := range g.Faces {
+				if f.Image == "" {
+					t.Errorf("%s: %q has no picture", id, f.Caption)
+				}
+				// Only the images without a face are not there.
+				caption, _, unavailable := strings.Cut(f.Caption, " (photo unavailable")
+				if unavailable && id != "problems" {
+					t.Errorf("%s: %q", id, f.Caption)
+				}
+				line += " " + caption + " (" + strings.TrimPrefix(f.Title, dir+"/") + ")"
+			}
+			out = append(out, line)
+		}
+		return out
+	}
+	slices.Sort(noFace)
+	base := func(uri string) string { return strings.TrimPrefix(uri, dir+"/") }
+	for id, w := range map[string][]string{
+		"identities": {
+			"ann: 6 faces [the nearest 3 of 6]: 0.200 (p2.jpg face 0) 0.300 (p0.jpg face 1) 0.300 (p1.jpg face 0)",
+			"bob: 2 faces []: 0.400 (p3.jpg face 0) 0.450 (p3.jpg face 1)",
+		},
+		"near-threshold": {
+			"matched ann: 0.650, 0.050 under the threshold [p2.jpg face 1]: face (p2.jpg face 1)",
+			"matched ann: 0.600, 0.100 under the threshold [p1.jpg face 1]: face (p1.jpg face 1)",
+			"unknown: nearest dan at 0.720, 0.020 over the threshold [p3.jpg face 2]: face (p3.jpg face 2)",
+			"unknown: nearest dan at 0.750, 0.050 over the threshold [p0.jpg face 2]: face (p0.jpg face 2)",
+		},
+		"clusters": {
+			"cluster 1: 4 faces []: medoid (p0.jpg) nearest dan 0.720 (p3.jpg face 2) nearest eve 1.200 (p3.jpg face 3)",
+		},
+		"problems": {
+			"decode_error: 2 images []: none-76999.jpg: decoder: corrupt (none-76999.jpg) none-92999.jpg: decoder: corrupt (none-92999.jpg)",
+			fmt.Sprintf("no_face: %d images [the first 3 of %d]: %[3]s (%[3]s) %[4]s (%[4]s) %[5]s (%[5]s)", len(noFace), len(noFace),
+				base(noFace[0]), base(noFace[1]), base(noFace[2])),
+		},
+	} {
+		if got := groups(id); !slices.Equal(got, w) {
+			t.Errorf("%s:\n%q\nwant\n%q", id, got, w)
+		}
+	}
+	if note := sections["identities"].Note; !strings.Contains(note, "The 2 identities with the most faces, of 3.") {
+		t.Errorf("identities note: %q", note)
+	}
+	if note := sections["clusters"].Note; !strings.Contains(note, "The 1 largest of 2 clusters.") {
+		t.Errorf("clusters note: %q", note)
+	}
+	if len(sections["distances"].Charts) != 1 {
+		t.Errorf("distances: %d charts", len(sections["distances"].Charts))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"time"
 
@@ -187,22 +188,81 @@ func Read[T any](ctx context.Context, uri string) ([]T, error) {
 	return rows, nil
 }
 
-// ReadAll reads every part of a complete table.
-func ReadAll[T any](ctx context.Context, dir string) ([]T, error) {
+// ScanRows is how many rows Scan hands fn at a time.
+const ScanRows = 1024
+
+// Scan calls fn with the rows of every part of a complete table, in order,
+// ScanRows or fewer at a time, for tables too big to hold in memory: it
+// holds one batch of rows and a page of each column, never a whole part.
+// A gs:// part is copied to a local temporary file first (see files.Open).
+//
+// Scan reuses the slice it passes fn, so fn must not keep the slice past
+// the call; the rows in it it may keep, by copying them out: each row's
+// strings, pointers and slices are its own, not shared with later rows.
+// An error from fn stops the scan and is returned as it is.
+func Scan[T any](ctx context.Context, dir string, fn func(rows []T) error) error {
 	if _, err := ReadMarker(ctx, dir); err != nil {
-		return nil, err
+		return err
 	}
 	parts, err := Parts(ctx, dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var all []T
+	buf := make([]T, ScanRows)
 	for _, p := range parts {
-		rows, err := Read[T](ctx, p)
-		if err != nil {
-			return nil, err
+		if err := scanPart(ctx, p, buf, fn); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// scanPart reads the Parquet file at uri into buf, a batch at a time, and
+// hands each batch to fn.
+func scanPart[T any](ctx context.Context, uri string, buf []T, fn func(rows []T) error) error {
+	f, err := files.Open(ctx, uri)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pf, err := parquet.OpenFile(f, f.Size())
+	if err != nil {
+		return fmt.Errorf("tables: reading %s: %w", uri, err)
+	}
+	r := parquet.NewGenericReader[T](pf)
+	defer r.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Zero values leave the reader nothing to reuse: every row read
+		// gets storage of its own, which is what lets fn keep rows.
+		clear(buf)
+		n, err := r.Read(buf)
+		if n > 0 {
+			if err := fn(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("tables: reading %s: %w", uri, err)
+		}
+	}
+}
+
+// ReadAll reads every part of a complete table into memory: for small
+// tables (a gallery, clusters); Scan reads big ones.
+func ReadAll[T any](ctx context.Context, dir string) ([]T, error) {
+	var all []T
+	err := Scan(ctx, dir, func(rows []T) error {
 		all = append(all, rows...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return all, nil
 }

@@ -3,6 +3,7 @@ package tables_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -336,6 +337,138 @@ func TestReadAll(t *testing.T) {
 				t.Errorf("ReadAll =\n%+v\nwant\n%+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// writeStreamed writes rows as one part through a Writer, in row groups of
+// RowGroupRows.
+func writeStreamed(t *testing.T, uri string, rows []row) {
+	t.Helper()
+	w, err := tables.Create[row](context.Background(), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rows...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestScan reads a table of several parts, each of more rows than a batch
+// and one of several row groups, and keeps every row it is handed: each
+// must arrive once, in order, and stay as it was read.
+func TestScan(t *testing.T) {
+	ctx := context.Background()
+	errStop := errors.New("stop")
+	var all []row
+	for i := range 25_000 {
+		r := row{ID: int64(i), Name: fmt.Sprint("r", i), Vector: []float32{float32(i), 1}}
+		if i%3 == 0 {
+			r.Score, r.Tags = ptr(float64(i)/2), []string{fmt.Sprint(i)}
+		}
+		all = append(all, r)
+	}
+	// Parts of 22,000 (three row groups), none and 3,000 rows.
+	parts := [][]row{all[:22_000], nil, all[22_000:]}
+	tests := []struct {
+		name    string
+		marker  bool
+		corrupt bool // a part that is not Parquet
+		stopAt  int  // fn fails at this call (1, 2, ...); 0: never
+		want    []row
+		wantErr error // nil with corrupt: any error
+	}{
+		{"complete", true, false, 0, all, nil},
+		{"no marker", false, false, 0, nil, tables.ErrIncomplete},
+		{"fn fails", true, false, 3, all[:2*tables.ScanRows], errStop},
+		{"corrupt part", true, true, 0, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for i, p := range parts {
+				writeStreamed(t, filepath.Join(dir, tables.PartName(i, len(parts))), p)
+			}
+			if n := rowGroups(t, filepath.Join(dir, tables.PartName(0, len(parts)))); n < 2 {
+				t.Fatalf("the first part has %d row groups, want several", n)
+			}
+			if tt.corrupt {
+				writeFile(t, filepath.Join(dir, tables.PartName(1, len(parts))), "not parquet")
+			}
+			if tt.marker {
+				writeFile(t, filepath.Join(dir, tables.MarkerFile), "{}")
+			}
+			var got []row
+			calls := 0
+			err := tables.Scan(ctx, dir, func(rows []row) error {
+				calls++
+				if len(rows) == 0 || len(rows) > tables.ScanRows {
+					t.Errorf("call %d: %d rows, want 1 to %d", calls, len(rows), tables.ScanRows)
+				}
+				if calls == tt.stopAt {
+					return errStop
+				}
+				got = append(got, rows...)
+				return nil
+			})
+			switch {
+			case tt.corrupt:
+				if err == nil {
+					t.Fatal("Scan of a table with a corrupt part: no error")
+				}
+				return
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Scan: %v, want %v", err, tt.wantErr)
+				}
+			case err != nil:
+				t.Fatalf("Scan: %v", err)
+			}
+			if !sameRows(got, tt.want) {
+				t.Errorf("Scan kept %d rows, not the %d wanted in order", len(got), len(tt.want))
+			}
+			if tt.stopAt > 0 && calls != tt.stopAt {
+				t.Errorf("fn called %d times after failing at call %d", calls, tt.stopAt)
+			}
+		})
+	}
+}
+
+// rowGroups counts the row groups of the Parquet file at path.
+func rowGroups(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(pf.RowGroups())
+}
+
+func TestScanCancelled(t *testing.T) {
+	dir := t.TempDir()
+	writeStreamed(t, filepath.Join(dir, tables.PartName(0, 1)), make([]row, 3*tables.ScanRows))
+	writeFile(t, filepath.Join(dir, tables.MarkerFile), "{}")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	err := tables.Scan(ctx, dir, func([]row) error {
+		calls++
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || calls != 1 {
+		t.Errorf("Scan cancelled in its first batch: %v after %d calls, want context.Canceled after 1", err, calls)
 	}
 }
 
