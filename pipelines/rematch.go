@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -108,23 +109,25 @@ func (c *RematchConfig) SourceRunID() string { return c.sourceRunID }
 
 // firstFace is the first face row of the table, nil when it has none.
 func firstFace(ctx context.Context, dir string) (*results.Row, error) {
-	parts, err := tables.Parts(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range parts {
-		rows, err := tables.Read[results.Row](ctx, p)
-		if err != nil {
-			return nil, err
-		}
+	var first *results.Row
+	err := tables.Scan(ctx, dir, func(rows []results.Row) error {
 		for i := range rows {
 			if rows[i].FaceIndex != nil {
-				return &rows[i], nil
+				r := rows[i]
+				first = &r
+				return errFound
 			}
 		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return nil, err
 	}
-	return nil, nil
+	return first, nil
 }
+
+// errFound stops a scan early.
+var errFound = errors.New("found")
 
 // Rematch adds the rematch job to s and returns its result rows.
 func Rematch(s beam.Scope, c RematchConfig) beam.PCollection {

@@ -217,6 +217,12 @@ func Scan[T any](ctx context.Context, dir string, fn func(rows []T) error) error
 	return nil
 }
 
+// ScanPart is Scan over one part file (or any Parquet file) at uri, with
+// no marker check: for a job that spreads a table's parts over workers.
+func ScanPart[T any](ctx context.Context, uri string, fn func(rows []T) error) error {
+	return scanPart(ctx, uri, make([]T, ScanRows), fn)
+}
+
 // scanPart reads the Parquet file at uri into buf, a batch at a time, and
 // hands each batch to fn.
 func scanPart[T any](ctx context.Context, uri string, buf []T, fn func(rows []T) error) error {

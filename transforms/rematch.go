@@ -46,15 +46,15 @@ func (f *listPartsFn) ProcessElement(ctx context.Context, _ []byte, emit func(st
 
 type readPartFn struct{}
 
+// ProcessElement streams the part: a part of a million-face run with
+// embeddings is hundreds of MB.
 func (f *readPartFn) ProcessElement(ctx context.Context, part string, emit func(results.Row)) error {
-	rows, err := tables.Read[results.Row](ctx, part)
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		emit(r)
-	}
-	return nil
+	return tables.ScanPart(ctx, part, func(rows []results.Row) error {
+		for _, r := range rows {
+			emit(r)
+		}
+		return nil
+	})
 }
 
 // ResultRecords turns the rows of an earlier results table back into the
