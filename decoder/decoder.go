@@ -116,9 +116,9 @@ func New(maxPixels int) (*Decoder, error) {
 // Close releases the TensorFlow session.
 func (d *Decoder) Close() error { return d.session.Close() }
 
-// Decode returns the image as opaque RGB (alpha dropped, not blended, as
-// PIL's convert("RGB") does), turned upright by its EXIF orientation, and
-// the format name. It is Open followed by Source.Full.
+// Decode returns the image as opaque RGB (translucent pixels composited
+// over white, see toRGB), turned upright by its EXIF orientation, and the
+// format name. It is Open followed by Source.Full.
 //
 // Errors wrap ErrFormat (not an image, or a variant we do not read: HEIC,
 // AVIF, SVG, PDF, 12-bit, lossless or arithmetic-coded JPEG, RLE BMP,
@@ -306,11 +306,14 @@ func rgba(t *tf.Tensor, w, h int) (*image.RGBA, error) {
 	return img, nil
 }
 
-// toRGB keeps each pixel's straight (non-premultiplied) colour and drops
-// alpha. The common layouts are copied directly, which is also what keeps
-// the colour of translucent 16-bit and WebP pixels exact: going through
-// the premultiplied color.Color of those would round it, or zero it where
-// alpha is 0.
+// toRGB composites the image over white, the background browsers and
+// photo viewers show transparent pixels on: a GIF or PNG cut-out of a
+// person on a transparent background is a face on white to anyone who
+// looks at it, and should be to the detector (black, what dropping alpha
+// gives a transparent pixel, is not). Opaque pixels keep their colour
+// exactly, as PIL's convert("RGB") does; for translucent ones PIL drops
+// alpha instead. The common layouts are read directly: going through the
+// premultiplied color.Color of a 16-bit or WebP pixel would round it.
 func toRGB(m image.Image) *image.RGBA {
 	b := m.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -319,12 +322,19 @@ func toRGB(m image.Image) *image.RGBA {
 		i := y*img.Stride + 4*x
 		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = r, g, bl, 0xff
 	}
+	// over sets a straight-colour pixel of alpha a, composited over white.
+	over := func(x, y int, r, g, bl, a uint8) {
+		if a != 0xff {
+			r, g, bl = onWhite(r, a), onWhite(g, a), onWhite(bl, a)
+		}
+		set(x, y, r, g, bl)
+	}
 	switch src := m.(type) {
 	case *image.NRGBA:
 		for y := range h {
 			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
 			for x := range w {
-				set(x, y, row[4*x], row[4*x+1], row[4*x+2])
+				over(x, y, row[4*x], row[4*x+1], row[4*x+2], row[4*x+3])
 			}
 		}
 		return img
@@ -332,7 +342,10 @@ func toRGB(m image.Image) *image.RGBA {
 		for y := range h {
 			row := src.Pix[src.PixOffset(b.Min.X, b.Min.Y+y):]
 			for x := range w {
-				set(x, y, row[8*x], row[8*x+2], row[8*x+4])
+				p := row[8*x : 8*x+8]
+				a := uint32(p[6])<<8 | uint32(p[7])
+				c := func(i int) uint8 { return onWhite16(uint32(p[i])<<8|uint32(p[i+1]), a) }
+				set(x, y, c(0), c(2), c(4))
 			}
 		}
 		return img
@@ -365,21 +378,38 @@ func toRGB(m image.Image) *image.RGBA {
 				// An index past the palette (At would panic) is black.
 				c := pal[row[x]]
 				if int(row[x]) >= len(src.Palette) {
-					c = color.NRGBA{}
+					c = color.NRGBA{A: 0xff}
 				}
-				set(x, y, c.R, c.G, c.B)
+				over(x, y, c.R, c.G, c.B, c.A)
 			}
 		}
 		return img
 	case *image.NYCbCrA:
-		// The colour planes alone: straight colour, alpha dropped.
-		m = &src.YCbCr
+		// The colour planes give the straight colour, the A plane alpha.
+		for y := range h {
+			for x := range w {
+				c := color.NRGBAModel.Convert(src.YCbCr.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
+				over(x, y, c.R, c.G, c.B, src.A[src.AOffset(b.Min.X+x, b.Min.Y+y)])
+			}
+		}
+		return img
 	}
 	for y := range h {
 		for x := range w {
 			c := color.NRGBAModel.Convert(m.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-			set(x, y, c.R, c.G, c.B)
+			over(x, y, c.R, c.G, c.B, c.A)
 		}
 	}
 	return img
+}
+
+// onWhite is the straight colour value v of alpha a over white, rounded.
+func onWhite(v, a uint8) uint8 {
+	return uint8((uint32(v)*uint32(a) + 0xff*(0xff-uint32(a)) + 0x7f) / 0xff)
+}
+
+// onWhite16 is onWhite for 16-bit values, to 8 bits (the high byte, as the
+// opaque case takes it).
+func onWhite16(v, a uint32) uint8 {
+	return uint8((v*a + 0xffff*(0xffff-a) + 0x7fff) / 0xffff >> 8)
 }

@@ -25,14 +25,17 @@ func Pattern(w, h int) *image.NRGBA {
 }
 
 // RGB is img as the decoder must return it: straight (non-premultiplied)
-// colour, alpha dropped, as PIL's convert("RGB") does.
+// colour composited over white, rounded to the nearest level.
 func RGB(img image.Image) *image.RGBA {
 	b := img.Bounds()
 	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	over := func(v, a uint8) uint8 {
+		return uint8((uint32(v)*uint32(a) + 255*(255-uint32(a)) + 127) / 255)
+	}
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
-			out.SetRGBA(x-b.Min.X, y-b.Min.Y, color.RGBA{c.R, c.G, c.B, 255})
+			out.SetRGBA(x-b.Min.X, y-b.Min.Y, color.RGBA{over(c.R, c.A), over(c.G, c.A), over(c.B, c.A), 255})
 		}
 	}
 	return out
