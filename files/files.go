@@ -584,6 +584,29 @@ func (f *File) Close() error {
 	return nil
 }
 
+// RemoveTemps removes the temporary files that atomic writes into the
+// local folder dir left when their process was killed: the hidden
+// .<name>.<random>.tmp files a Writer renames into place on Close. Only
+// one writer at a time may write into dir. A gs:// folder has none: an
+// upload appears whole or not at all. It returns how many it removed.
+func RemoveTemps(dir string) (int, error) {
+	if IsGCS(dir) {
+		return 0, nil
+	}
+	names, err := filepath.Glob(filepath.Join(dir, ".*.tmp"))
+	if err != nil {
+		return 0, fmt.Errorf("files: %w", err)
+	}
+	n := 0
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("files: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 // Exists reports whether an object is at uri.
 func Exists(ctx context.Context, uri string) (bool, error) {
 	fsys, err := open(ctx, uri)

@@ -442,6 +442,13 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 	if err := files.RemoveAll(ctx, files.Join(cfg.Dir, tables.TempDir)); err != nil {
 		return err
 	}
+	// So do the hidden temporary files of an earlier run killed while it
+	// wrote its marker or manifest.
+	if n, err := files.RemoveTemps(cfg.Dir); err != nil {
+		return err
+	} else if n > 0 {
+		log.Infof(ctx, "%s: removed %d temporary files an earlier, killed run left in %s", f.Kind, n, cfg.Dir)
+	}
 	now := time.Now().UTC()
 	if f.Kind == kindGallery {
 		m := gallery.Manifest{

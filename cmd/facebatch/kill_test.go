@@ -46,6 +46,7 @@ func TestKillMidWrite(t *testing.T) {
 	}{
 		{"fresh output, killed while staging", staging},
 		{"fresh output, killed while moving parts into place", movingParts},
+		{"fresh output, killed with an atomic write's temporary file open", tempFile},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "results")
@@ -56,6 +57,23 @@ func TestKillMidWrite(t *testing.T) {
 			checkComplete(t, out, corpus)
 		})
 	}
+
+	// A kill between an atomic write's create and rename leaves its hidden
+	// temporary file; in the table folder that is the marker's, a window of
+	// microseconds, so the leftovers are planted rather than waited for.
+	t.Run("leftovers of a kill while writing the marker", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "results")
+		for _, name := range []string{"._SUCCESS.123456.tmp", ".part-00003-of-00064.parquet.98765.tmp"} {
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(out, name), []byte("half a write"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runJobToEnd(t, bin, identify(out)...)
+		checkComplete(t, out, corpus)
+	})
 
 	t.Run("rerun over a complete output", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "results")
@@ -144,6 +162,20 @@ func staging(out string, _ map[string]uint64) (string, bool) {
 		return nil
 	})
 	return "staged " + found, found != ""
+}
+
+// tempFile fires once an atomic write's hidden temporary file exists
+// anywhere under out.
+func tempFile(out string, _ map[string]uint64) (string, bool) {
+	found := ""
+	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".tmp") {
+			found = p
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return "temporary file " + found, found != ""
 }
 
 // movingParts fires once a part file appears in out, or replaces the one
@@ -351,6 +383,14 @@ func checkKilled(t *testing.T, out string) {
 // image exactly once, one run, no staging left.
 func checkComplete(t *testing.T, out, corpus string) *tables.Marker {
 	t.Helper()
+	// Nothing a killed run left survives the rerun: no staging, no hidden
+	// temporary file of an atomic write.
+	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && p != out && (strings.HasSuffix(p, ".tmp") || strings.HasSuffix(p, tables.StagingSuffix) || d.Name() == tables.TempDir) {
+			t.Errorf("%s survived the rerun", p)
+		}
+		return nil
+	})
 	m, err := tables.ReadMarker(context.Background(), out)
 	if err != nil {
 		t.Fatal(err)
