@@ -29,7 +29,7 @@ const (
 	// all-pairs search: 50k faces take about a minute on two cores.
 	ExactMaxFaces = 50_000
 	// DefaultProbes is how many nearest cells a face searches.
-	DefaultProbes = 4
+	DefaultProbes = 8
 	// SamplePerCell is how many sample faces train each centroid.
 	SamplePerCell = 32
 	// kmeansPasses bounds Lloyd's iterations; the cells only need to be

@@ -192,7 +192,7 @@ func matchingFlags(fs *flag.FlagSet, m *pipelines.Matching) {
 	fs.BoolVar(&m.Cluster, "cluster", true, "group the unknown faces by identity (when there are at least 2): cluster_id column and clusters table; --cluster=false to skip")
 	fs.Float64Var(&m.ClusterThreshold, "cluster-threshold", 0, "link unknown faces closer than this, in (0, 2] (default: the profile's, 0.68 x its match threshold)")
 	fs.IntVar(&m.ClusterCells, "cluster-cells", 0, "split the clustering's neighbour search into this many cells of similar faces, searched in parallel; 1: exact all-pairs (default: exact up to 50,000 unknown faces, then one cell per 2,000)")
-	fs.IntVar(&m.ClusterProbes, "cluster-probes", 0, "nearest cells each unknown face searches (default 4)")
+	fs.IntVar(&m.ClusterProbes, "cluster-probes", 0, "nearest cells each unknown face searches (default 8)")
 	fs.StringVar(&m.ClustersOutput, "clusters-output", "", "clusters table folder or gs:// prefix (default: --output plus \"_clusters\")")
 }
 
