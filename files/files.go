@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"google.golang.org/api/googleapi"
@@ -303,9 +304,9 @@ func readOnce(ctx context.Context, fsys filesystem.Interface, uri string, maxByt
 		return nil, notFound(uri, err)
 	}
 	defer r.Close()
-	var src io.Reader = r
+	src := withProgress(ctx, r)
 	if maxBytes > 0 {
-		src = io.LimitReader(r, maxBytes+1)
+		src = io.LimitReader(src, maxBytes+1)
 	}
 	data, err := io.ReadAll(src)
 	if err != nil {
@@ -393,7 +394,7 @@ func upload(ctx context.Context, uri string, r io.ReadSeeker) error {
 		if err != nil {
 			return fmt.Errorf("files: writing %s: %w", uri, err)
 		}
-		if _, err := io.Copy(w, r); err != nil {
+		if _, err := io.Copy(w, withProgress(ctx, r)); err != nil {
 			cancel()
 			w.Close()
 			return fmt.Errorf("files: writing %s: %w", uri, err)
@@ -551,7 +552,7 @@ func downloadOnce(ctx context.Context, fsys filesystem.Interface, uri string, ds
 		return 0, notFound(uri, err)
 	}
 	defer r.Close()
-	n, err := io.Copy(dst, r)
+	n, err := io.Copy(dst, withProgress(ctx, r))
 	if err != nil {
 		return 0, notFound(uri, err)
 	}
@@ -743,19 +744,77 @@ func RemoveAll(ctx context.Context, dir string) error {
 	return nil
 }
 
-// RetryPolicy bounds the retries of transient storage errors: at most
-// Attempts tries in all, waiting about Base after the first failure, twice
-// as long after each next one, never more than Max, with jitter.
+// RetryPolicy bounds the retries of transient storage errors. An attempt
+// that makes no progress for CallTimeout fails (a listing or stat that
+// has not answered, a transfer whose bytes stopped coming) and counts as
+// transient; after a failed attempt the wait is about Base, twice as long
+// after each next one, never more than Max, with jitter; and the retries
+// of one operation on one object stop when the next wait would take them
+// past Budget, or after Attempts tries when Attempts > 0. The budget is
+// what keeps a long outage from hanging a job: it fails, naming the
+// object, instead (ErrRetryBudget). Zero CallTimeout or Budget: no bound.
 type RetryPolicy struct {
-	Attempts  int
-	Base, Max time.Duration
+	Attempts            int
+	Base, Max           time.Duration
+	CallTimeout, Budget time.Duration
 }
 
 // Retry is the policy of every storage operation here. Cloud Storage's
-// client retries idempotent reads and listings itself, but not writes,
-// copies and deletes without preconditions, which are what a table's
-// writer does; Retry covers both. Tests shorten it.
-var Retry = RetryPolicy{Attempts: 6, Base: 50 * time.Millisecond, Max: 2 * time.Second}
+// client retries idempotent reads and listings itself, until its context
+// ends, but not writes, copies and deletes without preconditions, which
+// are what a table's writer does; Retry covers both, and gives every
+// attempt its context. The jobs set it from --storage-timeout and
+// --storage-budget (SetRetry); tests shorten it.
+var Retry = RetryPolicy{Base: 100 * time.Millisecond, Max: 10 * time.Second,
+	CallTimeout: DefaultCallTimeout, Budget: DefaultRetryBudget}
+
+// Defaults of Retry.
+const (
+	DefaultCallTimeout = 30 * time.Second
+	DefaultRetryBudget = 10 * time.Minute
+)
+
+var (
+	// ErrRetryBudget means an operation's retries spent its budget.
+	ErrRetryBudget = errors.New("files: storage retry budget spent")
+	// ErrStalled means an attempt made no progress for the call timeout.
+	ErrStalled = errors.New("files: storage call made no progress")
+)
+
+// Pipeline option keys: SetRetry records the policy there, so that
+// workers in other processes (the universal runner, Dataflow) use it too.
+const (
+	optionCallTimeout = "facebatch_storage_timeout"
+	optionRetryBudget = "facebatch_storage_budget"
+)
+
+// SetRetry sets Retry's call timeout and budget, here and, through the
+// pipeline options, on the job's workers.
+func SetRetry(callTimeout, budget time.Duration) error {
+	if callTimeout < 0 || budget < 0 {
+		return fmt.Errorf("files: negative storage timeout %v or budget %v", callTimeout, budget)
+	}
+	Retry.CallTimeout, Retry.Budget = callTimeout, budget
+	beam.PipelineOptions.Set(optionCallTimeout, callTimeout.String())
+	beam.PipelineOptions.Set(optionRetryBudget, budget.String())
+	return nil
+}
+
+var workerRetry sync.Once
+
+// policy is Retry, after a worker has taken the job's settings from the
+// pipeline options (they are imported before any element is processed).
+func policy() RetryPolicy {
+	workerRetry.Do(func() {
+		if d, err := time.ParseDuration(beam.PipelineOptions.Get(optionCallTimeout)); err == nil {
+			Retry.CallTimeout = d
+		}
+		if d, err := time.ParseDuration(beam.PipelineOptions.Get(optionRetryBudget)); err == nil {
+			Retry.Budget = d
+		}
+	})
+	return Retry
+}
 
 // Wait is how long to wait after the given failed attempt (1, 2, ...):
 // an exponential backoff with "equal jitter", in [d/2, d).
@@ -778,6 +837,15 @@ var (
 	retries   = map[string]int64{}
 )
 
+// The Beam counter of retries, summed over a job's workers (Retries is
+// this process's alone).
+const (
+	CounterNamespace = "facebatch"
+	RetriesCounter   = "storage_retries"
+)
+
+var retriesCounter = beam.NewCounter(CounterNamespace, RetriesCounter)
+
 // Retries returns how many times each operation ("read", "write", "copy",
 // "remove", "stat", "list") was retried in this process.
 func Retries() map[string]int64 {
@@ -787,14 +855,15 @@ func Retries() map[string]int64 {
 }
 
 // retry runs op until it succeeds, fails with an error that is not
-// transient, runs out of attempts, or ctx is done. Each attempt gets its own
-// context, cancelled when it returns, so that an abandoned upload stops.
+// transient, runs out of attempts or budget, or ctx is done. Each attempt
+// gets its own context, cancelled when it returns (so that an abandoned
+// upload stops) or when it makes no progress for the call timeout: a
+// transfer reports progress through the context (see progressReader).
 func retry(ctx context.Context, op, uri string, f func(ctx context.Context) error) error {
-	p := Retry
+	p := policy()
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithCancel(ctx)
-		err := f(actx)
-		cancel()
+		err := attempt1(ctx, p.CallTimeout, f)
 		switch {
 		case err == nil:
 			return nil
@@ -803,14 +872,19 @@ func retry(ctx context.Context, op, uri string, f func(ctx context.Context) erro
 			return err
 		case !Transient(err):
 			return err
-		case attempt >= p.Attempts:
+		case p.Attempts > 0 && attempt >= p.Attempts:
 			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
 		wait := p.Wait(attempt)
+		if spent := time.Since(start); p.Budget > 0 && spent+wait > p.Budget {
+			return fmt.Errorf("%w: %s %s: %d attempts in %v (budget %v, --storage-budget): %w",
+				ErrRetryBudget, op, uri, attempt, spent.Round(time.Millisecond), p.Budget, err)
+		}
 		retriesMu.Lock()
 		retries[op]++
 		retriesMu.Unlock()
-		log.Warnf(ctx, "files: %s %s: attempt %d of %d failed, retrying in %v: %v", op, uri, attempt, p.Attempts, wait, err)
+		retriesCounter.Inc(ctx, 1)
+		log.Warnf(ctx, "files: %s %s: attempt %d failed, retrying in %v: %v", op, uri, attempt, wait, err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -819,6 +893,49 @@ func retry(ctx context.Context, op, uri string, f func(ctx context.Context) erro
 		case <-t.C:
 		}
 	}
+}
+
+// attempt1 runs one attempt, failing it with ErrStalled when it makes no
+// progress for timeout (0: never).
+func attempt1(ctx context.Context, timeout time.Duration, f func(ctx context.Context) error) error {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if timeout <= 0 {
+		return f(actx)
+	}
+	watchdog := time.AfterFunc(timeout, func() { cancel(ErrStalled) })
+	defer watchdog.Stop()
+	err := f(context.WithValue(actx, progressKey{}, func() { watchdog.Reset(timeout) }))
+	if err != nil && errors.Is(context.Cause(actx), ErrStalled) && ctx.Err() == nil {
+		return fmt.Errorf("%w for %v: %v", ErrStalled, timeout, err)
+	}
+	return err
+}
+
+type progressKey struct{}
+
+// progressReader tells the attempt's watchdog that bytes are moving.
+type progressReader struct {
+	r    io.Reader
+	tick func()
+}
+
+// withProgress wraps r so that reading from it counts as progress of the
+// attempt whose context is ctx.
+func withProgress(ctx context.Context, r io.Reader) io.Reader {
+	tick, ok := ctx.Value(progressKey{}).(func())
+	if !ok {
+		return r
+	}
+	return progressReader{r, tick}
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.tick()
+	}
+	return n, err
 }
 
 // Transient reports whether err is worth retrying: HTTP 408, 429, 500, 502,
@@ -837,6 +954,9 @@ func Transient(err error) bool {
 			return true
 		}
 		return false
+	}
+	if errors.Is(err, ErrStalled) {
+		return true
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||

@@ -464,3 +464,72 @@ func TestOpenGCSFaults(t *testing.T) {
 		t.Errorf("copies left in the temporary folder: %v, %v", left, err)
 	}
 }
+
+// TestDeadlines points the storage client at a server that takes requests
+// and never answers, or answers a download and then stalls: every
+// operation fails within its budget, saying so and naming the object,
+// instead of hanging.
+func TestDeadlines(t *testing.T) {
+	old := Retry
+	Retry = RetryPolicy{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond, CallTimeout: 200 * time.Millisecond, Budget: time.Second}
+	t.Cleanup(func() { Retry = old })
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isMedia(r) { // the headers and a first byte, then nothing
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	t.Setenv("STORAGE_EMULATOR_HOST", srv.URL)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		op   func() error
+	}{
+		{"read", func() error { _, err := Read(ctx, "gs://b/photo.jpg", 0); return err }},
+		{"open", func() error { _, err := Open(ctx, "gs://b/part.parquet"); return err }},
+		{"list", func() error { _, err := List(ctx, "gs://b/photos/"); return err }},
+		{"write", func() error { return Write(ctx, "gs://b/out/_SUCCESS", []byte("{}")) }},
+		{"stat", func() error { _, err := Exists(ctx, "gs://b/out/_SUCCESS"); return err }},
+		{"remove", func() error { return Remove(ctx, "gs://b/out/_SUCCESS") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			err := tt.op()
+			took := time.Since(start)
+			t.Logf("%v after %v", err, took.Round(time.Millisecond))
+			if !errors.Is(err, ErrRetryBudget) || !errors.Is(err, ErrStalled) {
+				t.Errorf("error %v, want ErrRetryBudget and ErrStalled", err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "gs://b/") {
+				t.Errorf("error %q does not name the object", err)
+			}
+			// The budget, plus one attempt that may have started just
+			// inside it, plus slack for a loaded machine.
+			if took > Retry.Budget+Retry.CallTimeout+2*time.Second {
+				t.Errorf("took %v, budget %v", took, Retry.Budget)
+			}
+		})
+	}
+}
+
+func TestSetRetry(t *testing.T) {
+	old := Retry
+	t.Cleanup(func() { Retry = old })
+	if err := SetRetry(5*time.Second, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if Retry.CallTimeout != 5*time.Second || Retry.Budget != time.Minute {
+		t.Errorf("Retry = %+v", Retry)
+	}
+	if err := SetRetry(-time.Second, time.Minute); err == nil {
+		t.Error("a negative timeout was taken")
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/facebatch/facebatch/decoder"
 	"github.com/facebatch/facebatch/faces"
+	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/pipelines"
 	"github.com/facebatch/facebatch/tables"
@@ -90,7 +91,7 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	if !runPipeline(ctx, "gallery", stderr, func(s beam.Scope) { pipelines.Gallery(s, c) }) {
+	if !runPipeline(ctx, "gallery", stdout, stderr, func(s beam.Scope) { pipelines.Gallery(s, c) }) {
 		return exitRejected
 	}
 	m, err := gallery.ReadManifest(ctx, c.Output)
@@ -137,7 +138,7 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	if !runPipeline(ctx, "identify", stderr, func(s beam.Scope) { pipelines.Identify(s, c) }) {
+	if !runPipeline(ctx, "identify", stdout, stderr, func(s beam.Scope) { pipelines.Identify(s, c) }) {
 		return exitRejected
 	}
 	m, err := tables.ReadMarker(ctx, c.Output)
@@ -180,6 +181,9 @@ func parseJob(fs *flag.FlagSet, args []string) error {
 	if !knownRunners[*runners.Runner] {
 		return fmt.Errorf("%w: unknown --runner %q (want direct, prism, universal, dataflow, flink or spark)", errUsage, *runners.Runner)
 	}
+	if err := files.SetRetry(storage.timeout, storage.budget); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
 	beam.Init()
 	return nil
 }
@@ -204,8 +208,13 @@ func beamFlags(name string) *flag.FlagSet {
 			fs.Var(f.Value, f.Name, f.Usage)
 		}
 	})
+	fs.DurationVar(&storage.timeout, "storage-timeout", files.DefaultCallTimeout, "fail a storage call (read, list, write, stat, delete) that makes no progress for this long, and retry it")
+	fs.DurationVar(&storage.budget, "storage-budget", files.DefaultRetryBudget, "stop retrying a storage operation on one object after this long: the photo gets read_error, or the job fails naming the object; 0: retry until the job is cancelled")
 	return fs
 }
+
+// storage is the jobs' --storage-timeout and --storage-budget.
+var storage struct{ timeout, budget time.Duration }
 
 // rematchJob runs `facebatch rematch`: the nightly step between a new
 // gallery and the report.
@@ -226,7 +235,7 @@ func rematchJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	if !runPipeline(ctx, "rematch", stderr, func(s beam.Scope) { pipelines.Rematch(s, c) }) {
+	if !runPipeline(ctx, "rematch", stdout, stderr, func(s beam.Scope) { pipelines.Rematch(s, c) }) {
 		return exitRejected
 	}
 	m, err := tables.ReadMarker(ctx, c.Output)
@@ -245,30 +254,47 @@ var cpuProfile string
 
 // runPipeline builds a job's pipeline and runs it, reporting a failure
 // on stderr.
-func runPipeline(ctx context.Context, name string, stderr io.Writer, build func(beam.Scope)) bool {
+func runPipeline(ctx context.Context, name string, stdout, stderr io.Writer, build func(beam.Scope)) bool {
 	p, s := beam.NewPipelineWithRoot()
 	build(s)
-	if err := runJob(ctx, p); err != nil {
+	res, err := runJob(ctx, p)
+	if err != nil {
 		fmt.Fprintf(stderr, "facebatch %s: job failed: %v\n", name, err)
 		return false
+	}
+	if n := storageRetries(res); n > 0 {
+		fmt.Fprintf(stdout, "  storage: %d transient errors retried (--storage-timeout %v, --storage-budget %v)\n", n, storage.timeout, storage.budget)
 	}
 	return true
 }
 
-func runJob(ctx context.Context, p *beam.Pipeline) error {
+// storageRetries is the job's files.RetriesCounter, over all its workers.
+func storageRetries(res beam.PipelineResult) int64 {
+	if res == nil {
+		return 0
+	}
+	var n int64
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Namespace() == files.CounterNamespace && c.Name() == files.RetriesCounter {
+			n += c.Result()
+		}
+	}
+	return n
+}
+
+func runJob(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	_, err := beamx.RunWithMetrics(ctx, p)
-	return err
+	return beamx.RunWithMetrics(ctx, p)
 }
 
 func statusLine(counts []tables.StatusCount) string {
