@@ -29,12 +29,14 @@ test: setup vet
 
 # bench: the throughput report (bench/main.go; README, "Benchmarks"). The
 # Python baselines run in their own cached venv (bench/venv.sh).
-# BENCH_QUICK=1 is a smoke run with tiny sizes; BENCH_FLAGS passes more flags.
+# BENCH_QUICK=1 is a smoke run with tiny sizes; BENCH_SCALE=1m adds the
+# million-face nightly loop (section 7); BENCH_FLAGS passes more flags.
 BENCH_FLAGS ?=
+BENCH_SCALE_1M := -scale 100000,1000000
 bench: build
 	$(GO) build -o bin/bench ./bench
 	py=$$(bench/venv.sh) && source ./$(ENV_FILE) && bin/bench -facebatch bin/facebatch -python "$$py" \
-		$(if $(BENCH_QUICK),-quick) $(BENCH_FLAGS)
+		$(if $(BENCH_QUICK),-quick) $(if $(filter 1m,$(BENCH_SCALE)),$(BENCH_SCALE_1M)) $(BENCH_FLAGS)
 
 demo: build
 	scripts/demo.sh bin/facebatch

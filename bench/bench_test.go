@@ -33,7 +33,7 @@ func TestQuickRun(t *testing.T) {
 		t.Fatalf("bench -quick: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
 	text := string(out)
-	for _, want := range []string{"1. Encode bound", "bound:", "2. identify end to end", "steady state", "3. The same photos", "the same work (--profile notebook)", "4. Matching", "sgemm peak", "5. Peak RSS", "6. Phone photos", "detection recall"} {
+	for _, want := range []string{"1. Encode bound", "bound:", "2. identify end to end", "steady state", "3. The same photos", "the same work (--profile notebook)", "4. Matching", "sgemm peak", "5. Peak RSS", "6. Phone photos", "detection recall", "7. The nightly loop at scale", "exact clustering against the people"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -42,7 +42,9 @@ func TestQuickRun(t *testing.T) {
 	summary := regexp.MustCompile(`(?m)^SUMMARY e2e_img_s=` + num + ` bound_img_s=` + num + ` e2e_over_bound=` + num +
 		` over_notebook_loop=n/a over_beam_python=n/a match_over_sgemm=` + num + ` rss_20k_over_1k=` + num +
 		` same_work_img_s=` + num + ` e2e_over_notebook_loop=n/a e2e_over_beam_python=n/a` +
-		` phone_img_s=` + num + ` phone_faces_s=` + num + ` phone_faces_over_bound=` + num + ` phone_recall=` + num + ` phone_rss_mb=` + num + `$`)
+		` phone_img_s=` + num + ` phone_faces_s=` + num + ` phone_faces_over_bound=` + num + ` phone_recall=` + num + ` phone_rss_mb=` + num +
+		` rematch_rows_s=` + num + ` rematch_rss_mb=` + num + ` cluster_3k_s=-?` + num + ` cluster_f1_vs_exact=` + num +
+		` report_rss_mb=` + num + ` promote_rss_mb=` + num + `$`)
 	if !summary.MatchString(text) {
 		t.Errorf("no complete SUMMARY line in:\n%s", text)
 	}

@@ -72,6 +72,8 @@ type settings struct {
 	variants              bool
 	layouts               bool
 	phone                 int
+	scale                 string
+	scaleIdentities       int
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -96,6 +98,8 @@ func run(args []string, stdout io.Writer) error {
 	fs.BoolVar(&s.variants, "variants", true, "also measure XLA, bfloat16 and oneDNN switches (not part of the bound)")
 	fs.BoolVar(&s.layouts, "layouts", true, "try thread layouts at the best batch size")
 	fs.IntVar(&s.phone, "phone", 60, "generated 12-megapixel group photos for the phone-photo run")
+	fs.StringVar(&s.scale, "scale", "100000", "synthetic face counts for the nightly loop at scale: rematch, clustering, report, promote (BENCH_SCALE=1m adds 1000000)")
+	fs.IntVar(&s.scaleIdentities, "scale-identities", 10000, "gallery identities of the scale runs")
 	fs.BoolVar(&s.quick, "quick", false, "a smoke run: tiny sizes, short timings")
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "Go CPU profile of the end-to-end run (default <work>/identify.prof)")
 	if err := fs.Parse(args); err != nil {
@@ -106,7 +110,8 @@ func run(args []string, stdout io.Writer) error {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]string{"n": "24", "rss-small": "24", "rss-large": "64", "batches": "8", "galleries": "1000,20000",
-			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false", "phone": "3"}
+			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false", "phone": "3",
+			"scale": "3000", "scale-identities": "200"}
 		for name, v := range quick {
 			if !set[name] {
 				fs.Set(name, v)
@@ -362,6 +367,30 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	p("   detection recall, faces >= 60 px: %d of %d (%.3f), IoU >= 0.5 with the generator's boxes", st.Hit, st.Truth, st.recall())
 	phoneOverBound := pr.facesS() / bound.ImagesS
 
+	// 7. The nightly loop at scale.
+	p("\n7. The nightly loop at scale: synthetic encodings (people as blobs, two faces of one 0.4-0.9 apart; %.0f%% in a %d-identity gallery, %.0f%% unknown people of 1-40 faces, %.0f%% faces of nobody else)",
+		100*knownShare, s.scaleIdentities, 100*(1-knownShare-noiseShare), 100*noiseShare)
+	p("   %9s %12s %9s %11s %9s %10s %9s %12s %12s %9s %9s", "faces", "rematch/s", "RSS", "cluster s", "RSS", "precision", "recall", "exact s", "F1 vs exact", "report", "promote")
+	var scales []scaleResult
+	for _, n := range parseInts(s.scale) {
+		r := b.scale(n, s.scaleIdentities)
+		if r.err != nil {
+			return fmt.Errorf("scale %d: %w", n, r.err)
+		}
+		exact, f1 := "-", "-"
+		if r.exactS > 0 {
+			exact, f1 = fmt.Sprintf("%.1f", r.exactS), fmt.Sprintf("%.4f", r.f1VsExact)
+		}
+		p("   %9d %12.0f %9s %11.1f %9s %10.4f %9.4f %12s %12s %9s %9s", n, float64(n)/r.rematchS, mib(int64(r.rematchRSS)), r.clusterS, mib(int64(r.clusterRSS)),
+			r.precision, r.recall, exact, f1, mib(int64(r.reportRSS)), mib(int64(r.promoteRSS)))
+		if r.exactS > 0 {
+			p("   %9s exact clustering against the people: precision %.4f, recall %.4f", "", r.exactPrecision, r.exactRecall)
+		}
+		p("   %9s %d clusters; cluster s is rematch with clustering (every face unknown) minus rematch alone (%.1f s); report %.1f s, promote %.1f s", "",
+			r.clusters, r.rematchS, r.reportS, r.promoteS)
+		scales = append(scales, r)
+	}
+
 	p("\nRatios:")
 	p("   e2e (steady) / encode bound:           %.3f", steady/bound.ImagesS)
 	if b.python != "" && notebook.Err == "" && beamPy.Err == "" {
@@ -375,12 +404,12 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	p("bench took %.0fs; load average at end %s", time.Since(start).Seconds(), loadAvg())
 	// over_* compare like with like (see 3.); e2e_over_* are the default
 	// profile's rate, detection included, over the same baselines.
-	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f same_work_img_s=%.1f e2e_over_notebook_loop=%s e2e_over_beam_python=%s phone_img_s=%.2f phone_faces_s=%.1f phone_faces_over_bound=%.3f phone_recall=%.3f phone_rss_mb=%.0f",
+	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f same_work_img_s=%.1f e2e_over_notebook_loop=%s e2e_over_beam_python=%s phone_img_s=%.2f phone_faces_s=%.1f phone_faces_over_bound=%.3f phone_recall=%.3f phone_rss_mb=%.0f %s",
 		steady, bound.ImagesS, steady/bound.ImagesS,
 		ratio(same, notebook), ratio(same, beamPy),
 		largestMatch.FLOPS/peak, float64(large.MaxRSS)/float64(small.MaxRSS),
 		same, ratio(steady, notebook), ratio(steady, beamPy),
-		pr.imagesS(), pr.facesS(), phoneOverBound, st.recall(), float64(pr.MaxRSS)/(1<<20))
+		pr.imagesS(), pr.facesS(), phoneOverBound, st.recall(), float64(pr.MaxRSS)/(1<<20), scaleSummary(scales))
 	return nil
 }
 
