@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/facebatch/facebatch/models"
+	"github.com/facebatch/facebatch/pipelines"
 	"github.com/facebatch/facebatch/results"
 	"github.com/facebatch/facebatch/tables"
 )
@@ -149,6 +150,52 @@ func TestUniversalRunner(t *testing.T) {
 			t.Errorf("identify output: %s", out)
 		}
 		checkCameraResults(t, results, cameraTruth)
+
+		// The nightly loop on PROCESS workers: rematch against a gallery
+		// that no longer knows bertrand, with clustering on, so that his
+		// two faces go through the partitioned clustering's steps there.
+		withEmbeddings, rematched := filepath.Join(dir, "results-embeddings"), filepath.Join(dir, "rematched")
+		job(t, "identify", "--input", seedCamera, "--gallery", defaultGallery, "--output", withEmbeddings, "--with-embeddings")
+		smaller := filepath.Join(dir, "gallery-photos-without-bertrand")
+		if err := os.MkdirAll(smaller, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(seedGallery)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() == "bertrand.jpg" {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(seedGallery, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(smaller, e.Name()), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		smallerGallery := filepath.Join(dir, "gallery-without-bertrand")
+		job(t, "gallery", "--input", smaller, "--output", smallerGallery)
+		// A strict threshold: with bertrand gone his faces lie nearest
+		// someone else, under the default one.
+		out = job(t, "rematch", "--results", withEmbeddings, "--gallery", smallerGallery, "--output", rematched, "--cluster", "--threshold", "0.6",
+			"--runner=universal", "--endpoint="+endpoint, "--environment_type=PROCESS",
+			`--environment_config={"command":"`+wrapper+`"}`, "--worker_binary="+bin)
+		t.Logf("rematch: %s", out)
+		var matched, unknown int64
+		at := max(strings.Index(out, "6 images"), 0)
+		if _, err := fmt.Sscanf(out[at:], "6 images, 6 faces: %d matched, %d unknown", &matched, &unknown); err != nil || unknown < 2 {
+			t.Fatalf("rematch output: %s (want bertrand's two faces unknown at least)", out)
+		}
+		m, err := tables.ReadMarker(context.Background(), rematched+pipelines.ClustersSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Faces != unknown || m.Rows < 1 || m.Rows > unknown {
+			t.Errorf("clusters table: %d faces in %d clusters, want the %d unknown ones", m.Faces, m.Rows, unknown)
+		}
 	})
 }
 
