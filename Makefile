@@ -7,7 +7,7 @@ ENV_FILE := .facebatch.env
 # Every Go command runs with the cgo flags for the TensorFlow C library.
 GO := source ./$(ENV_FILE) && go
 
-.PHONY: all setup build test bench demo vet clean eval-open-set
+.PHONY: all setup build test bench demo vet clean eval-open-set loadtest
 
 all: build
 
@@ -37,6 +37,13 @@ bench: build
 	$(GO) build -o bin/bench ./bench
 	py=$$(bench/venv.sh) && source ./$(ENV_FILE) && bin/bench -facebatch bin/facebatch -python "$$py" \
 		$(if $(BENCH_QUICK),-quick) $(if $(filter 1m,$(BENCH_SCALE)),$(BENCH_SCALE_1M)) $(BENCH_FLAGS)
+
+# loadtest: identify over 10,000 generated photos on a fake GCS server with
+# 5% of requests failing, a 2-minute outage and one killed run; every
+# photo must come out exactly once (scripts/loadtest). About 6 minutes.
+LOADTEST_FLAGS ?=
+loadtest: build
+	$(GO) run ./scripts/loadtest -facebatch bin/facebatch $(LOADTEST_FLAGS)
 
 demo: build
 	scripts/demo.sh bin/facebatch
