@@ -5,7 +5,8 @@
 // Two faces are neighbours when the L2 distance between their unit
 // encodings is below a threshold, calibrated like the match threshold. The
 // neighbour graph keeps each face's nearest neighbours only (memory O(n·k),
-// never O(n²)), computed tile by tile over all pairs. Clusters are then
+// never O(n²)), computed tile by tile over all pairs, or, for many faces,
+// within cells of similar faces (see Train and Search). Clusters are then
 // found by Chinese whispers (Biemann 2006, the method dlib uses for face
 // clustering): every face repeatedly takes the label that weighs most among
 // its neighbours. Unlike linking every pair under the threshold (single
