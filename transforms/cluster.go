@@ -348,15 +348,11 @@ func (f *whispersFn) ProcessElement(ctx context.Context, _ int, iter func(*faceE
 		}
 		return nil
 	}
-	for _, e := range nodes {
-		add(e)
-	}
-	for _, e := range others {
+	for _, e := range append(nodes, others...) {
 		if err := add(e); err != nil {
 			return err
 		}
 	}
-	others = nil
 	for i, ns := range near {
 		near[i] = bestNeighbors(ns, cluster.DefaultMaxNeighbors)
 	}
