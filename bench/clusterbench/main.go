@@ -2,7 +2,7 @@
 // recall over a range of thresholds on real LFW faces (calibration), and
 // quality and time at growing sizes of synthetic-plus-real unknown faces.
 //
-//	go run ./scripts/clusterbench --images ../shared/lfw-dev/images [--profile standardized] [--sizes 1000,10000,100000]
+//	go run ./bench/clusterbench --images ../shared/lfw-dev/images [--profile standardized] [--sizes 1000,10000,100000]
 //
 // The LFW faces are found (pigo) and encoded once with the jobs' own code
 // and kept in --cache. Synthetic faces are made from real ones (see
