@@ -27,7 +27,7 @@ vet: setup
 test: setup vet
 	$(GO) test -count=1 -timeout 60m ./...
 
-# bench: the throughput report (bench/main.go; README, "Benchmarks"). The
+# bench: the throughput report (bench/main.go; docs/benchmarks.md). The
 # Python baselines run in their own cached venv (bench/venv.sh).
 # BENCH_QUICK=1 is a smoke run with tiny sizes; BENCH_SCALE=1m adds the
 # million-face nightly loop (section 7); BENCH_FLAGS passes more flags.

@@ -4,7 +4,7 @@
 // generated photo set, the same work done the ways users do it today in
 // Python (the notebook's loop, Beam Python RunInference), gallery matching
 // against the machine's sgemm peak, and peak memory at two input sizes. It
-// ends with one SUMMARY line. `make bench` runs it; see README, "Benchmarks".
+// ends with one SUMMARY line. `make bench` runs it; see docs/benchmarks.md.
 //
 //	go run ./bench -facebatch bin/facebatch -python $VENV/bin/python [-quick]
 package main
@@ -255,7 +255,7 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 		p("   CPU profile of a %d-photo run: %s (go tool pprof -top %s %s)", s.rssSmall, s.cpuProfile, b.facebatch, s.cpuProfile)
 	}
 	if s.variants {
-		// identify's one precision option (README, "Precision and compilers").
+		// identify's one precision option (docs/benchmarks.md, "Precision and compilers").
 		r := b.identify(s.rssSmall, "-bf16", "--bf16")
 		if r.Err != "" {
 			return fmt.Errorf("identify --bf16: %s", r.Err)

@@ -107,8 +107,8 @@ type Profile struct {
 // ClusterFraction is the cluster threshold of a profile that names none, as
 // a fraction of its match threshold. Clustering wants fewer false links
 // than matching does (one wrong link can merge two people), so it works
-// below the match threshold; calibrated on lfw-dev (see README, "Clustering
-// unknown faces").
+// below the match threshold; calibrated on lfw-dev (docs/clustering.md, "The
+// threshold").
 const ClusterFraction = 0.68
 
 // ClusterThreshold is the profile's distance for clustering unknown faces.

@@ -175,7 +175,7 @@ func writeCorpus(t *testing.T, dir string, files []hostileFile, folder func(i in
 		paths[f.name] = p
 		total += len(f.data)
 	}
-	// Hidden files are not inputs (README: hidden entries are skipped).
+	// Hidden files are not inputs (docs/operations.md: hidden entries are skipped).
 	if err := os.WriteFile(filepath.Join(dir, folder(0), ".hidden.jpg"), files[0].data, 0o644); err != nil {
 		t.Fatal(err)
 	}

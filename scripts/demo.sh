@@ -5,7 +5,7 @@
 # and the results are scored against the folder names. Local runner;
 # everything lands in ./out/demo. The manifest's default profile is used
 # (MTCNN detection, five-point alignment, standardised input, its threshold
-# calibrated on LFW; see README, "Profiles").
+# calibrated on LFW; see docs/profiles.md).
 set -euo pipefail
 bin=${1:-bin/facebatch}
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,6 +1,6 @@
 // Command landmarkstats measures where MTCNN's five landmarks fall inside
 // the face crops the FaceNet weights were trained on, to choose the
-// alignment template of a profile (see README, "Profiles").
+// alignment template of a profile (see docs/profiles.md).
 //
 // The weights (davidsandberg/facenet 20170512-110547) saw MTCNN boxes
 // grown by a margin of pixels (half on each side, clipped to the photo)

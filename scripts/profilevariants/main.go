@@ -1,7 +1,7 @@
 // Command profilevariants writes a model folder whose manifest is the
-// exported one plus the preprocessing variants measured for the README
+// exported one plus the preprocessing variants measured in docs/accuracy.md
 // (variants.json beside this file), pointing at the same SavedModel, so
-// that each row of the README's table can be reproduced:
+// that each row of its table can be reproduced:
 //
 //	go run ./scripts/profilevariants -out out/variants
 //	facebatch eval --model out/variants --profile t32-flip --pairs ... --images ... --out ...
