@@ -360,5 +360,5 @@ func TestEval(t *testing.T) {
 	if num("threshold") != 0.7 || num("triplets") != 30 || num("triplet_loss") < 0 {
 		t.Errorf("threshold %v, triplets %v, loss %v", sum["threshold"], sum["triplets"], sum["triplet_loss"])
 	}
-	checkPairsReport(t, out)
+	checkEvalOutputs(t, out, stdout)
 }

@@ -1,6 +1,7 @@
-package main
+package accuracy
 
 import (
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -10,44 +11,45 @@ import (
 
 	"github.com/facebatch/facebatch/charts"
 	"github.com/facebatch/facebatch/evaluation"
-	"github.com/facebatch/facebatch/gallery"
-	"github.com/facebatch/facebatch/matcher"
 	"github.com/facebatch/facebatch/report"
 )
 
-// FPIRs every open-set table reports, besides --target-fpir.
+// reportedFPIRs are the FPIRs every open-set table reports, besides the
+// target.
 var reportedFPIRs = []float64{0.01, 0.001}
 
 // detPoints bounds the points of a DET curve on the report.
 const detPoints = 200
 
-// openSetSummary is summary.json's open_set: NIST-style FNIR at fixed
-// FPIRs, per gallery size and decision rule.
-type openSetSummary struct {
+// OpenSetSummary is NIST-style FNIR at fixed FPIRs, per gallery size and
+// decision rule.
+type OpenSetSummary struct {
 	TargetFPIR float64       `json:"target_fpir"`
-	Sizes      []openSetSize `json:"sizes"`
+	Sizes      []OpenSetSize `json:"sizes"`
 }
 
-// openSetSize is the searches against one gallery: all identities, or a
+// OpenSetSize is the searches against one gallery: all identities, or a
 // sample of them (the probes of the identities left out become strangers).
-type openSetSize struct {
+type OpenSetSize struct {
 	Identities int           `json:"gallery_identities"`
 	Mated      int           `json:"mated_searches"`
 	NonMated   int           `json:"non_mated_searches"`
 	Rank1      float64       `json:"rank1_rate"`
-	Rules      []openSetRule `json:"rules"`
+	Rules      []OpenSetRule `json:"rules"`
 	det        []evaluation.OperatingPoint
 }
 
-// openSetRule is one decision rule's operating points.
-type openSetRule struct {
+// OpenSetRule is one decision rule's operating points.
+type OpenSetRule struct {
 	Rule      string           `json:"rule"`
 	MinMargin float64          `json:"min_margin"`
-	AtTarget  operatingPoint   `json:"at_target_fpir"`
-	Points    []operatingPoint `json:"at_fpir"`
+	AtTarget  OperatingPoint   `json:"at_target_fpir"`
+	Points    []OperatingPoint `json:"at_fpir"`
 }
 
-type operatingPoint struct {
+// OperatingPoint is the threshold that keeps the FPIR at or under
+// TargetFPIR, and the rates and counts there.
+type OperatingPoint struct {
 	TargetFPIR     float64 `json:"target_fpir"`
 	Threshold      float64 `json:"threshold"`
 	FPIR           float64 `json:"fpir"`
@@ -56,13 +58,52 @@ type operatingPoint struct {
 	Misses         int     `json:"misses"`
 }
 
-func point(target float64, p evaluation.OperatingPoint) operatingPoint {
-	return operatingPoint{TargetFPIR: target, Threshold: p.Threshold, FPIR: p.FPIR, FNIR: p.FNIR, FalsePositives: p.FalsePositives, Misses: p.Misses}
+func point(target float64, p evaluation.OperatingPoint) OperatingPoint {
+	return OperatingPoint{TargetFPIR: target, Threshold: p.Threshold, FPIR: p.FPIR, FNIR: p.FNIR, FalsePositives: p.FalsePositives, Misses: p.Misses}
+}
+
+// openSet scores the searches made (the whole gallery) and those against
+// each sampled gallery size, under the nearest-identity rule and each
+// margin rule. It is nil when there are no strangers to score.
+func (r *search) openSet(cfg IdentifyConfig) (*OpenSetSummary, error) {
+	rules := []evaluation.Rule{{}}
+	for _, m := range cfg.Margins {
+		rules = append(rules, evaluation.Rule{MinMargin: m})
+	}
+	identities := len(r.enrolled)
+	s := &OpenSetSummary{TargetFPIR: cfg.TargetFPIR}
+	sizes := slices.Sorted(slices.Values(cfg.GallerySizes))
+	for _, n := range slices.Compact(sizes) {
+		if n >= identities {
+			continue
+		}
+		sample, err := r.sampleTrials(sampleIdentities(r.gal, n))
+		if err != nil {
+			return nil, err
+		}
+		size, err := scoreOpenSet(sample, n, cfg.TargetFPIR, rules)
+		if errors.Is(err, evaluation.ErrNoSearches) {
+			continue // a sample none of whose identities has a probe
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.Sizes = append(s.Sizes, size)
+	}
+	all, err := scoreOpenSet(r.trials, identities, cfg.TargetFPIR, rules)
+	if errors.Is(err, evaluation.ErrNoSearches) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.Sizes = append(s.Sizes, all)
+	return s, nil
 }
 
 // scoreOpenSet scores the trials of one gallery under each rule.
-func scoreOpenSet(trials []evaluation.Trial, identities int, target float64, rules []evaluation.Rule) (openSetSize, error) {
-	size := openSetSize{Identities: identities}
+func scoreOpenSet(trials []evaluation.Trial, identities int, target float64, rules []evaluation.Rule) (OpenSetSize, error) {
+	size := OpenSetSize{Identities: identities}
 	for i, rule := range rules {
 		r, err := evaluation.OpenSet(trials, rule)
 		if err != nil {
@@ -72,7 +113,7 @@ func scoreOpenSet(trials []evaluation.Trial, identities int, target float64, rul
 			size.Mated, size.NonMated, size.Rank1 = r.Mated, r.NonMated, r.Rank1
 			size.det = r.DET(detPoints)
 		}
-		or := openSetRule{Rule: rule.String(), MinMargin: rule.MinMargin, AtTarget: point(target, r.AtFPIR(target))}
+		or := OpenSetRule{Rule: rule.String(), MinMargin: rule.MinMargin, AtTarget: point(target, r.AtFPIR(target))}
 		for _, f := range reportedFPIRs {
 			or.Points = append(or.Points, point(f, r.AtFPIR(f)))
 		}
@@ -82,7 +123,7 @@ func scoreOpenSet(trials []evaluation.Trial, identities int, target float64, rul
 }
 
 // sampleIdentities is n of the gallery's identities, the same n for the
-// same gallery on every run.
+// same gallery on every run so that runs compare.
 func sampleIdentities(gal []galleryPhoto, n int) map[string]bool {
 	var ids []string
 	seen := map[string]bool{}
@@ -103,21 +144,21 @@ func sampleIdentities(gal []galleryPhoto, n int) map[string]bool {
 
 // sampleTrials searches every probe in the gallery of the sampled
 // identities; a probe of an identity left out is a non-mated search.
-func sampleTrials(gal []galleryPhoto, probes []gallery.Photo, probeEmbs [][]float32, keep map[string]bool, threshold float64) ([]evaluation.Trial, error) {
+func (r *search) sampleTrials(keep map[string]bool) ([]evaluation.Trial, error) {
 	var sub []galleryPhoto
-	for _, p := range gal {
+	for _, p := range r.gal {
 		if keep[p.Identity] {
 			sub = append(sub, p)
 		}
 	}
-	g, err := buildEvalGallery(sub, threshold, "")
+	g, err := buildGallery(sub, r.threshold, "")
 	if err != nil {
 		return nil, err
 	}
-	trials := make([]evaluation.Trial, len(probes))
-	for i, p := range probes {
+	trials := make([]evaluation.Trial, len(r.probes))
+	for i, p := range r.probes {
 		// Rank-1 and the margin rule need the two nearest identities.
-		id, err := g.Identify(probeEmbs[i], 2)
+		id, err := g.Identify(r.probeEmbs[i], 2)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Path, err)
 		}
@@ -126,24 +167,17 @@ func sampleTrials(gal []galleryPhoto, probes []gallery.Photo, probeEmbs [][]floa
 	return trials, nil
 }
 
-// ranked is a search's candidates as the evaluation scores them.
-func ranked(id matcher.Identification) []evaluation.Ranked {
-	out := make([]evaluation.Ranked, len(id.Candidates))
-	for i, c := range id.Candidates {
-		out[i] = evaluation.Ranked{Identity: c.Identity, Distance: c.Distance}
-	}
-	return out
-}
-
-// printOpenSet writes the open-set table.
-func printOpenSet(w io.Writer, s *openSetSummary) {
+// writeText writes the open-set table.
+func (s *OpenSetSummary) writeText(w io.Writer) {
+	// The target gets a column of its own unless a reported FPIR is it.
+	extra := !slices.Contains(reportedFPIRs, s.TargetFPIR)
 	fmt.Fprintf(w, "open set: FNIR (known people not named right) at FPIR (strangers named), threshold in brackets\n")
 	fmt.Fprintf(w, "  %-10s %-8s %-12s %-7s", "identities", "mated", "non-mated", "rank-1")
 	fmt.Fprintf(w, "  %-14s", "rule")
 	for _, f := range reportedFPIRs {
 		fmt.Fprintf(w, "  %-20s", fmt.Sprintf("FNIR@FPIR %g%%", 100*f))
 	}
-	if !slices.Contains(reportedFPIRs, s.TargetFPIR) {
+	if extra {
 		fmt.Fprintf(w, "  %-20s", fmt.Sprintf("FNIR@FPIR %g%%", 100*s.TargetFPIR))
 	}
 	fmt.Fprintln(w)
@@ -156,7 +190,7 @@ func printOpenSet(w io.Writer, s *openSetSummary) {
 			}
 			fmt.Fprintf(w, "  %-14s", r.Rule)
 			pts := r.Points
-			if !slices.Contains(reportedFPIRs, s.TargetFPIR) {
+			if extra {
 				pts = append(pts, r.AtTarget)
 			}
 			for _, p := range pts {
@@ -172,7 +206,7 @@ var detColors = []string{"#1565c0", "#2e7d32", "#c62828", "#6a1b9a", "#ef6c00", 
 
 // detChart is the DET plot of the nearest-identity rule, one line per
 // gallery size, with the operating point at the target FPIR.
-func detChart(s *openSetSummary) template.HTML {
+func detChart(s *OpenSetSummary) template.HTML {
 	c := charts.Curve{
 		Title:  "Detection error tradeoff (nearest identity under the threshold)",
 		XLabel: "FPIR: strangers named as someone", YLabel: "FNIR: known people not named right",
@@ -195,7 +229,7 @@ func detChart(s *openSetSummary) template.HTML {
 
 // openSetSection is the report's open-set section: the table's numbers and
 // the DET plot.
-func openSetSection(s *openSetSummary) report.Section {
+func openSetSection(s *OpenSetSummary) report.Section {
 	sec := report.Section{ID: "open_set", Title: "Open set (FNIR at FPIR)",
 		Empty: "no strangers among the searches: open-set rates need probes of people the gallery lacks, or a gallery of two identities or more"}
 	if s == nil {
