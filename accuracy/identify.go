@@ -209,6 +209,8 @@ func encodeSearch(ctx context.Context, m *model, cfg IdentifyConfig, galPhotos, 
 			r.gal = append(r.gal, galleryPhoto{Photo: p, emb: embs[i]})
 		}
 	}
+	// Counted before the mean folds each identity's photos into one entry.
+	noFace := len(galPhotos) - len(r.gal)
 	if cfg.EnrolMean {
 		if r.gal, err = meanGallery(r.gal); err != nil {
 			return nil, err
@@ -226,7 +228,7 @@ func encodeSearch(ctx context.Context, m *model, cfg IdentifyConfig, galPhotos, 
 	}
 	r.sum = &IdentifySummary{
 		Mode: "identification", Gallery: cfg.GalleryDir, Probes: cfg.ProbesDir,
-		GalleryPhotos: len(galPhotos), GalleryIdentities: len(r.enrolled), GalleryNoFace: len(galPhotos) - len(r.gal),
+		GalleryPhotos: len(galPhotos), GalleryIdentities: len(r.enrolled), GalleryNoFace: noFace,
 		ProbeCount: len(probes), ProbeIdentities: countIdentities(probes),
 		Profile: m.profile, Flip: m.enc.Profile().Flip, EnrolMean: cfg.EnrolMean, Detector: m.detector, ModelID: m.enc.ModelID(), Threshold: m.threshold,
 		HistogramMax: 2, searched: len(r.gal),

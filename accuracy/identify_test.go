@@ -201,6 +201,19 @@ func TestIdentifyCelebrities(t *testing.T) {
 		}
 	}
 	checkIdentifyPage(t, sum, page)
+
+	// Enrolling each identity's mean folds its photos into one entry; the
+	// photos without a face are still counted as photos, before the fold.
+	mean, _, err := Identify(context.Background(), IdentifyConfig{
+		GalleryDir: filepath.Join(data, "train"), ProbesDir: filepath.Join(data, "val"), EnrolMean: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mean.GalleryNoFace != sum.GalleryNoFace || mean.GalleryPhotos != sum.GalleryPhotos {
+		t.Errorf("--enrol-mean: %d of %d gallery photos without a face, want %d of %d as without it",
+			mean.GalleryNoFace, mean.GalleryPhotos, sum.GalleryNoFace, sum.GalleryPhotos)
+	}
 }
 
 // TestIdentifyErrors: the folders are read before the model is loaded, so
