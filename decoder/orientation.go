@@ -83,45 +83,17 @@ func exifTIFF(data []byte) []byte {
 // tiffOrientation reads the orientation from a TIFF structure (the Exif
 // payload), or returns 1.
 func tiffOrientation(tiff []byte) int {
-	if len(tiff) < 8 {
+	order, ifd, ok := tiffHeader(tiff)
+	if !ok {
 		return OrientNormal
 	}
-	var order binary.ByteOrder
-	switch string(tiff[:2]) {
-	case "II":
-		order = binary.LittleEndian
-	case "MM":
-		order = binary.BigEndian
-	default:
+	e, ok := ifdEntry(tiff, order, ifd, tagOrientation)
+	if !ok || order.Uint16(e[2:]) != typeShort || order.Uint32(e[4:]) != 1 {
 		return OrientNormal
 	}
-	if order.Uint16(tiff[2:]) != 42 {
-		return OrientNormal
-	}
-	// Compare as uint64: offsets are 32-bit and int may be too.
-	ifd := uint64(order.Uint32(tiff[4:]))
-	size := uint64(len(tiff))
-	if ifd < 8 || ifd > size-2 {
-		return OrientNormal
-	}
-	count := uint64(order.Uint16(tiff[ifd:]))
-	entries := ifd + 2
-	if count*12 > size-entries {
-		return OrientNormal // truncated IFD
-	}
-	for k := uint64(0); k < count; k++ {
-		e := tiff[entries+12*k : entries+12*k+12]
-		if order.Uint16(e[0:]) != tagOrientation {
-			continue
-		}
-		if order.Uint16(e[2:]) != typeShort || order.Uint32(e[4:]) != 1 {
-			return OrientNormal
-		}
-		// A SHORT value sits in the first two bytes of the value field.
-		if v := int(order.Uint16(e[8:])); v >= OrientNormal && v <= OrientRotate270 {
-			return v
-		}
-		return OrientNormal
+	// A SHORT value sits in the first two bytes of the value field.
+	if v := int(order.Uint16(e[8:])); v >= OrientNormal && v <= OrientRotate270 {
+		return v
 	}
 	return OrientNormal
 }

@@ -184,26 +184,23 @@ func grayscale(img image.Image) []uint8 {
 	luma := func(r, g, b uint32) uint8 { // 8-bit inputs, weights sum to 1<<16
 		return uint8((19595*r + 38470*g + 7471*b + 1<<15) >> 16)
 	}
+	// rgbx reads 4-byte pixels; for NRGBA (straight colour) the face is in
+	// the RGB values whatever the alpha.
+	rgbx := func(pix []uint8, offset func(x, y int) int) {
+		for y := 0; y < h; y++ {
+			src := pix[offset(b.Min.X, b.Min.Y+y):][:4*w]
+			dst := gray[y*w : (y+1)*w]
+			for x := range dst {
+				p := src[4*x : 4*x+3 : 4*x+3]
+				dst[x] = luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))
+			}
+		}
+	}
 	switch m := img.(type) {
 	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-			dst := gray[y*w : (y+1)*w]
-			for x := range dst {
-				p := src[4*x : 4*x+3 : 4*x+3]
-				dst[x] = luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))
-			}
-		}
+		rgbx(m.Pix, m.PixOffset)
 	case *image.NRGBA:
-		// Straight colour: the face is in the RGB values whatever the alpha.
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):][:4*w]
-			dst := gray[y*w : (y+1)*w]
-			for x := range dst {
-				p := src[4*x : 4*x+3 : 4*x+3]
-				dst[x] = luma(uint32(p[0]), uint32(p[1]), uint32(p[2]))
-			}
-		}
+		rgbx(m.Pix, m.PixOffset)
 	case *image.YCbCr: // JPEG: Y already is the BT.601 luma
 		for y := 0; y < h; y++ {
 			i := m.YOffset(b.Min.X, b.Min.Y+y)
