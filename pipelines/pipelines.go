@@ -7,7 +7,8 @@
 //
 // Each job has a config with a Prepare method, which checks everything that
 // can be checked before any work starts (and reads the manifests), and a
-// builder that adds the job to a scope.
+// builder that adds the job to a scope. Run runs a built job and returns
+// what it counted.
 package pipelines
 
 import (

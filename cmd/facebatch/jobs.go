@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/facebatch/facebatch/decoder"
 	"github.com/facebatch/facebatch/faces"
@@ -22,19 +21,6 @@ import (
 	"github.com/facebatch/facebatch/tables"
 	"github.com/facebatch/facebatch/transforms"
 )
-
-// defaultRunner runs the job in this process. Measured on 590 photos on 2
-// cores: direct 69.6 images/s, prism 43.9 (prism's scheduler spins a core
-// while a bundle runs). See README, "Runners".
-const defaultRunner = "direct"
-
-// knownRunners are the runners beamx links in. Beam exits the process on an
-// unknown one, so the name is checked with the other flags.
-var knownRunners = map[string]bool{
-	"direct": true, "DirectRunner": true, "prism": true, "PrismRunner": true,
-	"universal": true, "dataflow": true, "DataflowRunner": true,
-	"flink": true, "FlinkRunner": true, "spark": true, "SparkRunner": true, "dot": true,
-}
 
 // listFlag collects a repeatable, comma-separable flag.
 type listFlag []string
@@ -176,9 +162,9 @@ func parseJob(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	if *runners.Runner == "" {
-		*runners.Runner = defaultRunner
+		*runners.Runner = pipelines.DefaultRunner
 	}
-	if !knownRunners[*runners.Runner] {
+	if !pipelines.KnownRunner(*runners.Runner) {
 		return fmt.Errorf("%w: unknown --runner %q (want direct, prism, universal, dataflow, flink or spark)", errUsage, *runners.Runner)
 	}
 	if err := files.SetRetry(storage.timeout, storage.budget); err != nil {
@@ -262,39 +248,26 @@ func runPipeline(ctx context.Context, name string, stdout, stderr io.Writer, bui
 		fmt.Fprintf(stderr, "facebatch %s: job failed: %v\n", name, err)
 		return false
 	}
-	if n := storageRetries(res); n > 0 {
-		fmt.Fprintf(stdout, "  storage: %d transient errors retried (--storage-timeout %v, --storage-budget %v)\n", n, storage.timeout, storage.budget)
+	if res.StorageRetries > 0 {
+		fmt.Fprintf(stdout, "  storage: %d transient errors retried (--storage-timeout %v, --storage-budget %v)\n", res.StorageRetries, storage.timeout, storage.budget)
 	}
 	return true
 }
 
-// storageRetries is the job's files.RetriesCounter, over all its workers.
-func storageRetries(res beam.PipelineResult) int64 {
-	if res == nil {
-		return 0
-	}
-	var n int64
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		if c.Namespace() == files.CounterNamespace && c.Name() == files.RetriesCounter {
-			n += c.Result()
-		}
-	}
-	return n
-}
-
-func runJob(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
+// runJob runs p, under a Go CPU profile when --cpuprofile asks for one.
+func runJob(ctx context.Context, p *beam.Pipeline) (pipelines.Result, error) {
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
-			return nil, err
+			return pipelines.Result{}, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, fmt.Errorf("--cpuprofile: %w", err)
+			return pipelines.Result{}, fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return beamx.RunWithMetrics(ctx, p)
+	return pipelines.Run(ctx, p)
 }
 
 func statusLine(counts []tables.StatusCount) string {
