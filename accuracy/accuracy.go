@@ -25,7 +25,7 @@ import (
 	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/models"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 	"github.com/facebatch/facebatch/thumbnail"
 )
 
@@ -167,7 +167,7 @@ func (m *model) face(path string, withPhoto bool) (subject, error) {
 
 // thumbs returns the pictures of one image for a report: the face the model
 // saw, and the photo with that face's box.
-func (m *model) thumbs(path, caption string) (crop, photo report.Face, err error) {
+func (m *model) thumbs(path, caption string) (crop, photo html.Face, err error) {
 	face, err := m.face(path, true)
 	if err != nil {
 		return crop, photo, fmt.Errorf("%s: %w", path, err)
@@ -189,6 +189,6 @@ func (m *model) thumbs(path, caption string) (crop, photo report.Face, err error
 	if !face.found {
 		what = "model input (no face found: whole image)"
 	}
-	return report.Face{Image: cropURI, Caption: caption + ": " + what, Title: path},
-		report.Face{Image: photoURI, Caption: caption + ": photo", Title: path}, nil
+	return html.Face{Image: cropURI, Caption: caption + ": " + what, Title: path},
+		html.Face{Image: photoURI, Caption: caption + ": photo", Title: path}, nil
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/facebatch/facebatch/internal/browser"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // The shared data sets (see ../../shared/GUIDE.md).
@@ -28,10 +28,10 @@ var (
 // headless Chromium and fails the test unless every image on it loaded
 // (and, with wantImages, there is at least one). Without Chromium the test
 // fails.
-func render(t *testing.T, page *report.Page, wantImages bool) *browser.Page {
+func render(t *testing.T, page *html.Page, wantImages bool) *browser.Page {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "report.html")
-	if err := report.WriteFile(path, page); err != nil {
+	if err := html.WriteFile(path, page); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -11,7 +11,7 @@ import (
 	"github.com/facebatch/facebatch/evaluation"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/matcher"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // How the unknown-person false accept rate was measured
@@ -146,7 +146,7 @@ type galleryPhoto struct {
 // the gallery lacks or, when there are none, from leaving each identity out
 // of the gallery in turn. The page shows every error (up to a bound) beside
 // the gallery photos it was matched with.
-func Identify(ctx context.Context, cfg IdentifyConfig) (*IdentifySummary, *report.Page, error) {
+func Identify(ctx context.Context, cfg IdentifyConfig) (*IdentifySummary, *html.Page, error) {
 	galPhotos, err := gallery.ScanDir(cfg.GalleryDir)
 	if err != nil {
 		return nil, nil, err

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/facebatch/facebatch/charts"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // maxConfusionGroups bounds the errors shown with pictures on the report,
@@ -35,12 +35,12 @@ func (s *IdentifySummary) WriteText(w io.Writer, reportPath string) error {
 }
 
 // identifyPage is the identification report.
-func identifyPage(m *model, s *IdentifySummary, gal []galleryPhoto, probeEmbs [][]float32) (*report.Page, error) {
+func identifyPage(m *model, s *IdentifySummary, gal []galleryPhoto, probeEmbs [][]float32) (*html.Page, error) {
 	unknownNote := "probes whose identity is not in the gallery"
 	if s.UnknownMethod == MethodLeaveOneOut {
 		unknownNote = "the probe set has no unknown person, so each identity in turn was removed from the gallery and its probes searched against the rest (leave-one-identity-out)"
 	}
-	var groups []report.Group
+	var groups []html.Group
 	for _, c := range s.Confusions[:min(len(s.Confusions), maxConfusionGroups)] {
 		g, err := confusionGroup(m, c, gal, probeEmbs[c.probe])
 		if err != nil {
@@ -52,10 +52,10 @@ func identifyPage(m *model, s *IdentifySummary, gal []galleryPhoto, probeEmbs []
 	if len(s.Confusions) > maxConfusionGroups {
 		errorsNote += fmt.Sprintf(" The first %d of %d; summary.json lists them all.", maxConfusionGroups, len(s.Confusions))
 	}
-	return &report.Page{
+	return &html.Page{
 		Title:    "facebatch eval: identification (1:N)",
 		Subtitle: fmt.Sprintf("model %s, profile %s, detector %s; gallery %s, probes %s", s.ModelID, s.Profile, s.Detector, s.Gallery, s.Probes),
-		Sections: []report.Section{
+		Sections: []html.Section{
 			{ID: "summary", Title: "Summary", Stats: identifyStats(s),
 				Note: "Rank-k rates are closed-set (the right identity among the k nearest, at any distance); the rest is at the threshold: a probe is accepted as its nearest identity when the distance is below it. Unknown people: " + unknownNote + "."},
 			{ID: "distances", Title: "Distances", Charts: []template.HTML{identifyHistogram(s).SVG()}},
@@ -65,8 +65,8 @@ func identifyPage(m *model, s *IdentifySummary, gal []galleryPhoto, probeEmbs []
 	}, nil
 }
 
-func identifyStats(s *IdentifySummary) []report.Stat {
-	stats := []report.Stat{
+func identifyStats(s *IdentifySummary) []html.Stat {
+	stats := []html.Stat{
 		{Key: "gallery_photos", Label: "gallery photos", Value: fmt.Sprint(s.GalleryPhotos)},
 		{Key: "gallery_identities", Label: "gallery identities", Value: fmt.Sprint(s.GalleryIdentities)},
 		{Key: "gallery_photos_without_face", Label: "gallery photos without a face (left out)", Value: fmt.Sprint(s.GalleryNoFace)},
@@ -78,15 +78,15 @@ func identifyStats(s *IdentifySummary) []report.Stat {
 		{Key: "rank1_rate", Label: "rank-1 identification rate", Value: fmt.Sprintf("%.2f%%", 100*s.Rank1)},
 	}
 	for k := 2; k <= len(s.RankRates); k++ {
-		stats = append(stats, report.Stat{Key: fmt.Sprintf("rank%d_rate", k), Label: fmt.Sprintf("rank-%d rate", k), Value: fmt.Sprintf("%.2f%%", 100*s.RankRates[k-1])})
+		stats = append(stats, html.Stat{Key: fmt.Sprintf("rank%d_rate", k), Label: fmt.Sprintf("rank-%d rate", k), Value: fmt.Sprintf("%.2f%%", 100*s.RankRates[k-1])})
 	}
 	return append(stats,
-		report.Stat{Key: "identification_rate_at_threshold", Label: "identified at the threshold", Value: fmt.Sprintf("%.2f%%", 100*s.IdentifiedRate)},
-		report.Stat{Key: "misidentified", Label: "misidentified (accepted as someone else)", Value: fmt.Sprint(s.Misidentified)},
-		report.Stat{Key: "rejected", Label: "rejected (nearest not under the threshold)", Value: fmt.Sprint(s.Rejected)},
-		report.Stat{Key: "unknown_false_accept_rate", Label: "unknown people accepted", Value: fmt.Sprintf("%.2f%% (%d of %d)", 100*s.UnknownFAR, s.UnknownAccepted, s.UnknownTrials)},
-		report.Stat{Key: "unknown_method", Label: "unknown people measured with", Value: s.UnknownMethod},
-		report.Stat{Key: "confusions", Label: "errors", Value: fmt.Sprint(len(s.Confusions))},
+		html.Stat{Key: "identification_rate_at_threshold", Label: "identified at the threshold", Value: fmt.Sprintf("%.2f%%", 100*s.IdentifiedRate)},
+		html.Stat{Key: "misidentified", Label: "misidentified (accepted as someone else)", Value: fmt.Sprint(s.Misidentified)},
+		html.Stat{Key: "rejected", Label: "rejected (nearest not under the threshold)", Value: fmt.Sprint(s.Rejected)},
+		html.Stat{Key: "unknown_false_accept_rate", Label: "unknown people accepted", Value: fmt.Sprintf("%.2f%% (%d of %d)", 100*s.UnknownFAR, s.UnknownAccepted, s.UnknownTrials)},
+		html.Stat{Key: "unknown_method", Label: "unknown people measured with", Value: s.UnknownMethod},
+		html.Stat{Key: "confusions", Label: "errors", Value: fmt.Sprint(len(s.Confusions))},
 	)
 }
 
@@ -104,16 +104,16 @@ func identifyHistogram(s *IdentifySummary) charts.Histogram {
 
 // confusionGroup shows one error: the probe, the nearest gallery photo of the
 // identity it matched and, when the gallery holds it, of its own.
-func confusionGroup(m *model, c Confusion, gal []galleryPhoto, emb []float32) (report.Group, error) {
+func confusionGroup(m *model, c Confusion, gal []galleryPhoto, emb []float32) (html.Group, error) {
 	crop, photo, err := m.thumbs(c.Probe, "probe")
 	if err != nil {
-		return report.Group{}, err
+		return html.Group{}, err
 	}
-	faces := []report.Face{crop, photo}
+	faces := []html.Face{crop, photo}
 	if p, d, ok := nearestPhoto(gal, c.Nearest, emb); ok {
 		matched, _, err := m.thumbs(p.Path, fmt.Sprintf("matched %s %.4f", c.Nearest, d))
 		if err != nil {
-			return report.Group{}, err
+			return html.Group{}, err
 		}
 		faces = append(faces, matched)
 	}
@@ -121,7 +121,7 @@ func confusionGroup(m *model, c Confusion, gal []galleryPhoto, emb []float32) (r
 		if p, d, ok := nearestPhoto(gal, c.Identity, emb); ok {
 			own, _, err := m.thumbs(p.Path, fmt.Sprintf("own %s %.4f", c.Identity, d))
 			if err != nil {
-				return report.Group{}, err
+				return html.Group{}, err
 			}
 			faces = append(faces, own)
 		}
@@ -131,5 +131,5 @@ func confusionGroup(m *model, c Confusion, gal []galleryPhoto, emb []float32) (r
 	if c.Without != "" {
 		note += fmt.Sprintf(" (searched in the gallery without %s)", c.Without)
 	}
-	return report.Group{Title: title, Note: note, Class: "error", Faces: faces}, nil
+	return html.Group{Title: title, Note: note, Class: "error", Faces: faces}, nil
 }

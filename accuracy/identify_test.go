@@ -14,7 +14,7 @@ import (
 
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/matcher"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // seedSets makes the 1:N seed set: the notebook's gallery without arnaud,
@@ -144,7 +144,7 @@ func checkOpenSet(t *testing.T, sum *IdentifySummary) {
 
 // checkIdentifyPage renders the identification page and checks it against
 // the summary.
-func checkIdentifyPage(t *testing.T, sum *IdentifySummary, page *report.Page) {
+func checkIdentifyPage(t *testing.T, sum *IdentifySummary, page *html.Page) {
 	t.Helper()
 	// The only pictures on a 1:N page are those of its confusions.
 	p := render(t, page, len(sum.Confusions) > 0)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/facebatch/facebatch/charts"
 	"github.com/facebatch/facebatch/evaluation"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // reportedFPIRs are the FPIRs every open-set table reports, besides the
@@ -229,8 +229,8 @@ func detChart(s *OpenSetSummary) template.HTML {
 
 // openSetSection is the report's open-set section: the table's numbers and
 // the DET plot.
-func openSetSection(s *OpenSetSummary) report.Section {
-	sec := report.Section{ID: "open_set", Title: "Open set (FNIR at FPIR)",
+func openSetSection(s *OpenSetSummary) html.Section {
+	sec := html.Section{ID: "open_set", Title: "Open set (FNIR at FPIR)",
 		Empty: "no strangers among the searches: open-set rates need probes of people the gallery lacks, or a gallery of two identities or more"}
 	if s == nil {
 		return sec
@@ -241,7 +241,7 @@ func openSetSection(s *OpenSetSummary) report.Section {
 	for _, size := range s.Sizes {
 		for _, r := range size.Rules {
 			for _, p := range append(r.Points, r.AtTarget) {
-				sec.Stats = append(sec.Stats, report.Stat{
+				sec.Stats = append(sec.Stats, html.Stat{
 					Key:   fmt.Sprintf("fnir_n%d_%s_fpir%g", size.Identities, strings.ReplaceAll(r.Rule, " ", ""), p.TargetFPIR),
 					Label: fmt.Sprintf("%d identities, %s: FNIR at FPIR %g%%", size.Identities, r.Rule, 100*p.TargetFPIR),
 					Value: fmt.Sprintf("%.2f%% at threshold %.3f (FPIR %.2f%%, rank-1 %.2f%%)", 100*p.FNIR, p.Threshold, 100*p.FPIR, 100*size.Rank1),

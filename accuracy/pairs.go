@@ -7,7 +7,7 @@ import (
 
 	"github.com/facebatch/facebatch/evaluation"
 	"github.com/facebatch/facebatch/matcher"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // hardestPairs is how many of the hardest pairs of each kind the report and
@@ -74,7 +74,7 @@ type PairDistance struct {
 // the file's k-fold protocol: each fold is scored at the threshold that is
 // best on the others. It encodes every image once; the page shows the
 // hardest pairs side by side.
-func Pairs(ctx context.Context, cfg PairsConfig) (*PairsSummary, *report.Page, error) {
+func Pairs(ctx context.Context, cfg PairsConfig) (*PairsSummary, *html.Page, error) {
 	m, err := openModel(cfg.Model)
 	if err != nil {
 		return nil, nil, err

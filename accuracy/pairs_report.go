@@ -8,7 +8,7 @@ import (
 
 	"github.com/facebatch/facebatch/charts"
 	"github.com/facebatch/facebatch/evaluation"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // WriteText writes the main numbers as `facebatch eval` prints them, as a
@@ -26,7 +26,7 @@ func (s *PairsSummary) WriteText(w io.Writer, reportPath string) error {
 }
 
 // pairsPage is the verification report.
-func pairsPage(m *model, sp *scoredPairs, imagesDir string) (*report.Page, error) {
+func pairsPage(m *model, sp *scoredPairs, imagesDir string) (*html.Page, error) {
 	s := sp.summary
 	accepts, err := pairGroups(m, sp, sp.hardestAccepts, imagesDir)
 	if err != nil {
@@ -36,10 +36,10 @@ func pairsPage(m *model, sp *scoredPairs, imagesDir string) (*report.Page, error
 	if err != nil {
 		return nil, err
 	}
-	return &report.Page{
+	return &html.Page{
 		Title:    "facebatch eval: verification",
 		Subtitle: fmt.Sprintf("model %s, profile %s, detector %s", s.ModelID, s.Profile, s.Detector),
-		Sections: []report.Section{pairsSummarySection(s),
+		Sections: []html.Section{pairsSummarySection(s),
 			{ID: "distances", Title: "Distances and ROC", Charts: []template.HTML{pairsHistogram(s).SVG(), sp.rocCurve().SVG()}},
 			{ID: "false-accepts", Title: "Worst false accepts: different people, closest pairs",
 				Note:   "The different-person pairs with the smallest distances. Red edge: accepted (an error) at the recommended threshold.",
@@ -51,11 +51,11 @@ func pairsPage(m *model, sp *scoredPairs, imagesDir string) (*report.Page, error
 	}, nil
 }
 
-func pairsSummarySection(s *PairsSummary) report.Section {
-	return report.Section{
+func pairsSummarySection(s *PairsSummary) html.Section {
+	return html.Section{
 		ID: "summary", Title: "Summary",
 		Note: fmt.Sprintf("%d-fold LFW protocol: each fold is scored at the threshold that is best on the other folds; the recommended threshold is their mean. A pair is accepted as the same person when its distance is below the threshold.", s.Folds),
-		Stats: []report.Stat{
+		Stats: []html.Stat{
 			{Key: "pairs", Label: "pairs", Value: fmt.Sprint(s.Pairs)},
 			{Key: "images", Label: "images", Value: fmt.Sprint(s.Images)},
 			{Key: "images_without_face", Label: "images without a face (whole image encoded)", Value: fmt.Sprint(s.NoFace)},
@@ -121,8 +121,8 @@ func (sp *scoredPairs) rocCurve() charts.Curve {
 }
 
 // pairGroups shows pairs side by side: both model inputs, then both photos.
-func pairGroups(m *model, sp *scoredPairs, idx []int, imagesDir string) ([]report.Group, error) {
-	var groups []report.Group
+func pairGroups(m *model, sp *scoredPairs, idx []int, imagesDir string) ([]html.Group, error) {
+	var groups []html.Group
 	for _, i := range idx {
 		p := sp.pairs.Pairs[i]
 		pd := sp.pairDistance(i)
@@ -134,10 +134,10 @@ func pairGroups(m *model, sp *scoredPairs, idx []int, imagesDir string) ([]repor
 		if err != nil {
 			return nil, err
 		}
-		g := report.Group{
+		g := html.Group{
 			Title: fmt.Sprintf("distance %.3f", pd.Distance),
 			Note:  fmt.Sprintf("A %s, B %s (fold %d)", p.A, p.B, p.Fold+1),
-			Faces: []report.Face{cropA, cropB, photoA, photoB},
+			Faces: []html.Face{cropA, cropB, photoA, photoB},
 		}
 		if pd.ErrorAtBest {
 			g.Class = "error"

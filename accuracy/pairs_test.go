@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/facebatch/facebatch/evaluation"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // TestPairs runs the verification benchmark on a small LFW subset (6 same
@@ -107,7 +107,7 @@ func checkHardest(t *testing.T, sum *PairsSummary) {
 // checkPairsPage renders the verification page and checks it against the
 // summary: the numbers, both charts, and the hardest pairs with four
 // pictures each.
-func checkPairsPage(t *testing.T, sum *PairsSummary, page *report.Page) {
+func checkPairsPage(t *testing.T, sum *PairsSummary, page *html.Page) {
 	t.Helper()
 	p := render(t, page, true)
 	for key, want := range map[string]string{

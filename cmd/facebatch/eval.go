@@ -13,7 +13,7 @@ import (
 
 	"github.com/facebatch/facebatch/accuracy"
 	"github.com/facebatch/facebatch/models"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 )
 
 // evalFlags are the flags of `facebatch eval`. The model flags and --limit
@@ -112,7 +112,7 @@ type evalSummary interface {
 // prints the main numbers.
 func (f *evalFlags) run(ctx context.Context, stdout io.Writer) error {
 	var summary evalSummary
-	var page *report.Page
+	var page *html.Page
 	var err error
 	if f.pairs.PairsFile != "" {
 		f.pairs.Model, f.pairs.Limit = f.model, f.limit
@@ -131,7 +131,7 @@ func (f *evalFlags) run(ctx context.Context, stdout io.Writer) error {
 }
 
 // writeEvalOutputs writes out/summary.json and out/report.html.
-func writeEvalOutputs(out string, summary evalSummary, page *report.Page) error {
+func writeEvalOutputs(out string, summary evalSummary, page *html.Page) error {
 	data, err := json.MarshalIndent(summary, "", "  ")
 	if err != nil {
 		return err
@@ -142,7 +142,7 @@ func writeEvalOutputs(out string, summary evalSummary, page *report.Page) error 
 	if err := os.WriteFile(filepath.Join(out, "summary.json"), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	return report.WriteFile(filepath.Join(out, "report.html"), page)
+	return html.WriteFile(filepath.Join(out, "report.html"), page)
 }
 
 // parseList parses a comma-separated flag into *dst, replacing its default;

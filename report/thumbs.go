@@ -1,4 +1,4 @@
-package runreport
+package report
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/facebatch/facebatch/detector"
 	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/files"
-	"github.com/facebatch/facebatch/report"
+	"github.com/facebatch/facebatch/report/html"
 	"github.com/facebatch/facebatch/thumbnail"
 )
 
@@ -31,7 +31,7 @@ func (b *box) rect() image.Rectangle {
 // once it has read each photo.
 type (
 	pending struct {
-		report.Section
+		html.Section
 		Groups []pendingGroup
 	}
 	pendingGroup struct {
@@ -99,7 +99,7 @@ func (t *thumbnailer) Load(ctx context.Context) error {
 	}
 	dec, err := decoder.New(0)
 	if err != nil {
-		return fmt.Errorf("runreport: %w", err)
+		return fmt.Errorf("report: %w", err)
 	}
 	t.dec = dec
 	uris := make(chan string)
@@ -171,12 +171,12 @@ var placeholder = func() template.URL {
 }()
 
 // resolve turns a pending section into a report section.
-func (t *thumbnailer) resolve(p pending) report.Section {
+func (t *thumbnailer) resolve(p pending) html.Section {
 	sec := p.Section
 	for _, g := range p.Groups {
-		rg := report.Group{Title: g.Title, Note: g.Note, Class: g.Class}
+		rg := html.Group{Title: g.Title, Note: g.Note, Class: g.Class}
 		for _, f := range g.Faces {
-			face := report.Face{Image: t.done[f.id], Caption: f.caption, Title: f.title}
+			face := html.Face{Image: t.done[f.id], Caption: f.caption, Title: f.title}
 			if err := t.failed[f.id]; err != nil {
 				face.Caption += " (photo unavailable: " + err.Error() + ")"
 			}

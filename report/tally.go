@@ -1,4 +1,4 @@
-package runreport
+package report
 
 import (
 	"cmp"
@@ -247,7 +247,7 @@ func largestClusters(ctx context.Context, table string, n int) ([]results.Cluste
 		return nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("runreport: clusters: %w", err)
+		return nil, 0, fmt.Errorf("report: clusters: %w", err)
 	}
 	return top.sorted(), total, nil
 }
