@@ -13,8 +13,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 
-	"github.com/facebatch/facebatch/decoder"
-	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/pipelines"
@@ -22,40 +20,12 @@ import (
 	"github.com/facebatch/facebatch/transforms"
 )
 
-// listFlag collects a repeatable, comma-separable flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
-		}
-	}
-	return nil
-}
-
 // jobFlags returns a flag set holding the job's own flags and Beam's global
 // ones (--runner, --endpoint, --environment_type, --project, ...), which
 // Beam reads from its package variables when the pipeline runs.
-func jobFlags(name string, c *pipelines.Common) *flag.FlagSet {
+func jobFlags(name string, c interface{ RegisterFlags(*flag.FlagSet) }) *flag.FlagSet {
 	fs := beamFlags(name)
-	fs.StringVar(&c.ModelDir, "model", "", "exported model folder (default $FACEBATCH_MODEL)")
-	fs.StringVar(&c.Profile, "profile", "", "preprocessing profile of the model manifest (default: the manifest's)")
-	fs.StringVar(&c.Detector, "detector", "", "face detector: mtcnn, pigo, or none (the whole image is one face, for pre-cropped photos) (default: the profile's)")
-	fs.IntVar(&c.MinFaceSize, "min-face", 0, "smallest face side to find, in photo pixels (default: the detector's, 20 for mtcnn, 40 for pigo)")
-	fs.IntVar(&c.Preview, "preview", faces.DefaultPreview, "find faces on a copy of larger photos this many pixels on the long side, then cut them from the photo itself; faces narrower than 20 preview pixels are not found (50 px on a 4032x3024 photo at 1600); -1 detects on the full-size photo")
-	fs.Int64Var(&c.MaxBytes, "max-bytes", pipelines.DefaultMaxBytes, "refuse objects larger than this many bytes (status too_large)")
-	fs.IntVar(&c.MaxPixels, "max-pixels", decoder.DefaultMaxPixels, "refuse images with more pixels than this, from their header (status too_large)")
-	fs.IntVar(&c.BatchSize, "batch-size", pipelines.DefaultBatchSize, "faces per TensorFlow run")
-	fs.IntVar(&c.Shards, "shards", pipelines.DefaultShards, "Parquet part files to write")
-	fs.StringVar(&c.RunID, "run-id", "", "name of this run in every row (default: the start time)")
-	fs.IntVar(&c.Inflight, "inflight", 1, "batches encoded at once while the next photos are read and decoded")
-	fs.IntVar(&c.Session.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads per op (0: one per core)")
-	fs.IntVar(&c.Session.InterOpThreads, "inter-op-threads", 0, "TensorFlow ops run at once (0: one per core)")
-	fs.BoolVar(&c.Session.BFloat16, "bf16", false, "encode in bfloat16 where the CPU supports it (lfw-dev accuracy within 0.1 point of fp32; see README)")
-	fs.StringVar(&c.Session.GPUDevices, "gpu-devices", "", "visible GPUs, e.g. 0 or 0,1 (default: all)")
-	fs.BoolVar(&c.Session.GPUMemoryGrowth, "gpu-memory-growth", true, "take GPU memory as needed rather than all of it at start")
+	c.RegisterFlags(fs)
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (see `go tool pprof`)")
 	return fs
 }
@@ -65,11 +35,7 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return promoteCmd(ctx, args[1:], stdout, stderr)
 	}
 	var c pipelines.GalleryConfig
-	fs := jobFlags("gallery", &c.Common)
-	fs.StringVar(&c.Input, "input", "", "gallery photos: folder or gs:// prefix of <identity>/<photo>, or a CSV of identity,uri (required)")
-	fs.StringVar(&c.Output, "output", "", "gallery table folder or gs:// prefix (required)")
-	fs.StringVar(&c.Previous, "previous", "", "an earlier gallery table: reuse rows whose photo, model, profile and detector are unchanged")
-	fs.Float64Var(&c.CalibrateFPIR, "calibrate-fpir", gallery.DefaultCalibrationFPIR, "store with the table the threshold at which this share of strangers would be named, measured on its own photos (each searched against the other identities); identify uses it unless given --threshold. Needs 1/FPIR photos; negative: do not calibrate")
+	fs := jobFlags("gallery", &c)
 	if err := parseJob(fs, args); err != nil {
 		return fail(stderr, fs, err)
 	}
@@ -108,18 +74,10 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c pipelines.IdentifyConfig
-	fs := jobFlags("identify", &c.Common)
-	var inputs listFlag
-	fs.Var(&inputs, "input", "images: folder, gs:// prefix or glob (** crosses folders); repeatable (required unless --manifest)")
-	fs.StringVar(&c.Manifest, "manifest", "", "text file listing image URIs, one per line")
-	fs.StringVar(&c.Gallery, "gallery", "", "gallery table written by `facebatch gallery` (required)")
-	fs.StringVar(&c.Output, "output", "", "results table folder or gs:// prefix (required)")
-	fs.BoolVar(&c.WithEmbeddings, "with-embeddings", false, "also write each face's embedding (biometric data)")
-	matchingFlags(fs, &c.Matching)
+	fs := jobFlags("identify", &c)
 	if err := parseJob(fs, args); err != nil {
 		return fail(stderr, fs, err)
 	}
-	c.Inputs = inputs
 	start := time.Now()
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
@@ -174,18 +132,6 @@ func parseJob(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// matchingFlags are identify's and rematch's flags for labelling faces and
-// grouping the unknown ones.
-func matchingFlags(fs *flag.FlagSet, m *pipelines.Matching) {
-	fs.Float64Var(&m.Threshold, "threshold", 0, "accept distances below this, in (0, 2] (default: the gallery's calibrated threshold when it has one, else the profile's: 1.06 for aligned, 0.7 for notebook); rows say which in threshold_source")
-	fs.IntVar(&m.TopK, "top", pipelines.DefaultTopK, "candidates kept per face")
-	fs.BoolVar(&m.Cluster, "cluster", true, "group the unknown faces by identity (when there are at least 2): cluster_id column and clusters table; --cluster=false to skip")
-	fs.Float64Var(&m.ClusterThreshold, "cluster-threshold", 0, "link unknown faces closer than this, in (0, 2] (default: the profile's, 0.68 x its match threshold)")
-	fs.IntVar(&m.ClusterCells, "cluster-cells", 0, "split the clustering's neighbour search into this many cells of similar faces, searched in parallel; 1: exact all-pairs (default: exact up to 50,000 unknown faces, then one cell per 2,000)")
-	fs.IntVar(&m.ClusterProbes, "cluster-probes", 0, "nearest cells each unknown face searches (default 8)")
-	fs.StringVar(&m.ClustersOutput, "clusters-output", "", "clusters table folder or gs:// prefix (default: --output plus \"_clusters\")")
-}
-
 // beamFlags is a flag set holding Beam's global flags only.
 func beamFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -207,13 +153,7 @@ var storage struct{ timeout, budget time.Duration }
 func rematchJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c pipelines.RematchConfig
 	fs := beamFlags("rematch")
-	fs.StringVar(&c.Results, "results", "", "results table written by identify --with-embeddings (or by rematch) (required)")
-	fs.StringVar(&c.Gallery, "gallery", "", "gallery table of the same model and profile (required)")
-	fs.StringVar(&c.Output, "output", "", "new results table folder or gs:// prefix, not --results (required)")
-	fs.StringVar(&c.ModelDir, "model", "", "exported model folder, for its manifest's thresholds (default $FACEBATCH_MODEL); nothing is encoded")
-	matchingFlags(fs, &c.Matching)
-	fs.IntVar(&c.Shards, "shards", pipelines.DefaultShards, "Parquet part files to write")
-	fs.StringVar(&c.RunID, "run-id", "", "name of this run in every row (default: the start time)")
+	c.RegisterFlags(fs)
 	if err := parseJob(fs, args); err != nil {
 		return fail(stderr, fs, err)
 	}
