@@ -448,19 +448,21 @@ func Identify(s beam.Scope, c IdentifyConfig) beam.PCollection {
 		GalleryVersion:  c.galleryVersion,
 		WithEmbeddings:  c.WithEmbeddings,
 	})
-	if c.Cluster {
+	return c.Matching.write(s, rows, unknown,
+		transforms.ClusterConfig{RunID: c.RunID, ModelID: c.ModelID(), Profile: c.Profile, GalleryVersion: c.galleryVersion},
+		transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID})
+}
+
+// write clusters the unknown faces when m asks for it, which sets their
+// rows' cluster_id, writes the clusters table, and writes the results
+// table; run carries the provenance the clusters table records.
+func (m Matching) write(s beam.Scope, rows, unknown beam.PCollection, run transforms.ClusterConfig, out transforms.SinkConfig) beam.PCollection {
+	if m.Cluster {
+		run.Threshold, run.Cells, run.Probes = m.ClusterThreshold, m.ClusterCells, m.ClusterProbes
 		var clusters beam.PCollection
-		rows, clusters = transforms.ClusterFaces(s, rows, unknown, transforms.ClusterConfig{
-			RunID:          c.RunID,
-			Threshold:      c.ClusterThreshold,
-			Cells:          c.ClusterCells,
-			Probes:         c.ClusterProbes,
-			ModelID:        c.ModelID(),
-			Profile:        c.Profile,
-			GalleryVersion: c.galleryVersion,
-		})
-		transforms.WriteClusters(s, clusters, transforms.SinkConfig{Dir: c.ClustersOutput, RunID: c.RunID})
+		rows, clusters = transforms.ClusterFaces(s, rows, unknown, run)
+		transforms.WriteClusters(s, clusters, transforms.SinkConfig{Dir: m.ClustersOutput, RunID: run.RunID})
 	}
-	transforms.WriteResults(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID})
+	transforms.WriteResults(s, rows, out)
 	return rows
 }

@@ -146,19 +146,7 @@ func Rematch(s beam.Scope, c RematchConfig) beam.PCollection {
 		// table in turn.
 		WithEmbeddings: true,
 	})
-	if c.Cluster {
-		var clusters beam.PCollection
-		rows, clusters = transforms.ClusterFaces(s, rows, unknown, transforms.ClusterConfig{
-			RunID:          c.RunID,
-			Threshold:      c.ClusterThreshold,
-			Cells:          c.ClusterCells,
-			Probes:         c.ClusterProbes,
-			ModelID:        c.modelID,
-			Profile:        c.profile,
-			GalleryVersion: c.galleryVersion,
-		})
-		transforms.WriteClusters(s, clusters, transforms.SinkConfig{Dir: c.ClustersOutput, RunID: c.RunID})
-	}
-	transforms.WriteResults(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID})
-	return rows
+	return c.Matching.write(s, rows, unknown,
+		transforms.ClusterConfig{RunID: c.RunID, ModelID: c.modelID, Profile: c.profile, GalleryVersion: c.galleryVersion},
+		transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID})
 }

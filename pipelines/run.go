@@ -2,8 +2,10 @@ package pipelines
 
 import (
 	"context"
+	"flag"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/facebatch/facebatch/files"
@@ -11,7 +13,7 @@ import (
 
 // DefaultRunner runs a job in this process. Measured on 590 photos on 2
 // cores: direct 69.6 images/s, prism 43.9 (prism's scheduler spins a core
-// while a bundle runs). See README, "Runners".
+// while a bundle runs). See docs/benchmarks.md, "Runners".
 const DefaultRunner = "direct"
 
 // knownRunners are the runners beamx links in.
@@ -26,12 +28,17 @@ var knownRunners = map[string]bool{
 // before any work starts.
 func KnownRunner(name string) bool { return knownRunners[name] }
 
+func isDataflow(runner string) bool { return runner == "dataflow" || runner == "DataflowRunner" }
+
 // Result is what a finished job counted.
 type Result struct {
 	// StorageRetries is the transient storage errors that the job's
 	// workers retried, all together (files.RetriesCounter): the job
 	// succeeded, but they show how unreliable its storage was.
 	StorageRetries int64
+	// DryRun is set when the runner only translated the job (Dataflow's
+	// --dry_run): nothing ran and nothing was written.
+	DryRun bool
 }
 
 // Run runs p to its end on the runner that Beam's --runner flag names.
@@ -41,8 +48,12 @@ func Run(ctx context.Context, p *beam.Pipeline) (Result, error) {
 		return Result{}, err
 	}
 	var out Result
-	// Some runners (dot) report no metrics.
+	// Some runners (dot, and Dataflow when it only translates) report no
+	// metrics.
 	if res == nil {
+		if f := flag.Lookup("dry_run"); f != nil && f.Value.String() == "true" && isDataflow(*runners.Runner) {
+			out.DryRun = true
+		}
 		return out, nil
 	}
 	for _, c := range res.Metrics().AllMetrics().Counters() {

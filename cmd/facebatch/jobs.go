@@ -43,8 +43,8 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	if !runPipeline(ctx, "gallery", stdout, stderr, func(s beam.Scope) { pipelines.Gallery(s, c) }) {
-		return exitRejected
+	if code, next := runPipeline(ctx, "gallery", stdout, stderr, func(s beam.Scope) { pipelines.Gallery(s, c) }); !next {
+		return code
 	}
 	m, err := gallery.ReadManifest(ctx, c.Output)
 	if err != nil {
@@ -82,8 +82,8 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	if !runPipeline(ctx, "identify", stdout, stderr, func(s beam.Scope) { pipelines.Identify(s, c) }) {
-		return exitRejected
+	if code, next := runPipeline(ctx, "identify", stdout, stderr, func(s beam.Scope) { pipelines.Identify(s, c) }); !next {
+		return code
 	}
 	m, err := tables.ReadMarker(ctx, c.Output)
 	if err != nil {
@@ -161,8 +161,8 @@ func rematchJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := c.Prepare(ctx); err != nil {
 		return fail(stderr, fs, err)
 	}
-	if !runPipeline(ctx, "rematch", stdout, stderr, func(s beam.Scope) { pipelines.Rematch(s, c) }) {
-		return exitRejected
+	if code, next := runPipeline(ctx, "rematch", stdout, stderr, func(s beam.Scope) { pipelines.Rematch(s, c) }); !next {
+		return code
 	}
 	m, err := tables.ReadMarker(ctx, c.Output)
 	if err != nil {
@@ -178,20 +178,25 @@ func rematchJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // cpuProfile is the --cpuprofile flag of the job being run.
 var cpuProfile string
 
-// runPipeline builds a job's pipeline and runs it, reporting a failure
-// on stderr.
-func runPipeline(ctx context.Context, name string, stdout, stderr io.Writer, build func(beam.Scope)) bool {
+// runPipeline builds a job's pipeline and runs it. It returns next false,
+// with the exit code, when the job is over: failed (reported on stderr),
+// or only translated (a Dataflow --dry_run).
+func runPipeline(ctx context.Context, name string, stdout, stderr io.Writer, build func(beam.Scope)) (code int, next bool) {
 	p, s := beam.NewPipelineWithRoot()
 	build(s)
 	res, err := runJob(ctx, p)
 	if err != nil {
 		fmt.Fprintf(stderr, "facebatch %s: job failed: %v\n", name, err)
-		return false
+		return exitRejected, false
+	}
+	if res.DryRun {
+		fmt.Fprintf(stdout, "%s: dry run: the job translated for Dataflow (logged on stderr); nothing was submitted\n", name)
+		return exitAccepted, false
 	}
 	if res.StorageRetries > 0 {
 		fmt.Fprintf(stdout, "  storage: %d transient errors retried (--storage-timeout %v, --storage-budget %v)\n", res.StorageRetries, storage.timeout, storage.budget)
 	}
-	return true
+	return exitAccepted, true
 }
 
 // runJob runs p, under a Go CPU profile when --cpuprofile asks for one.

@@ -131,7 +131,7 @@ func tables(dir, bin string) error {
 		args []string
 	}{
 		{gal, []string{"gallery", "--input", filepath.Join(dir, "gallery"), "--calibrate-fpir", "-1"}},
-		{res, []string{"identify", "--input", filepath.Join(dir, "photos"), "--gallery", gal}},
+		{res, []string{"identify", "--input", filepath.Join(dir, "photos"), "--gallery", gal, "--with-embeddings"}},
 	} {
 		if err := os.RemoveAll(job.out); err != nil {
 			return err
