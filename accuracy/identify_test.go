@@ -15,6 +15,8 @@ import (
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/matcher"
 	"github.com/facebatch/facebatch/report/html"
+
+	"github.com/facebatch/facebatch/internal/browser/browsertest"
 )
 
 // seedSets makes the 1:N seed set: the notebook's gallery without arnaud,
@@ -155,14 +157,14 @@ func checkIdentifyPage(t *testing.T, sum *IdentifySummary, page *html.Page) {
 		"confusions":     fmt.Sprint(len(sum.Confusions)),
 		"unknown_method": sum.UnknownMethod,
 	} {
-		if got := pageStat(t, p, key); got != want {
+		if got := browsertest.Stat(t, p, key); got != want {
 			t.Errorf("page shows %s = %q, the summary %q", key, got, want)
 		}
 	}
-	if n := pageCount(t, p, "[data-section=confusions] .group"); n != len(sum.Confusions) {
+	if n := browsertest.Count(t, p, "[data-section=confusions] .group"); n != len(sum.Confusions) {
 		t.Errorf("%d errors on the page, %d in the summary", n, len(sum.Confusions))
 	}
-	if n := pageCount(t, p, "svg[data-chart=histogram] line.marker"); n != 1 {
+	if n := browsertest.Count(t, p, "svg[data-chart=histogram] line.marker"); n != 1 {
 		t.Errorf("histogram has %d threshold markers, want 1", n)
 	}
 }

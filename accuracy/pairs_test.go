@@ -12,6 +12,8 @@ import (
 
 	"github.com/facebatch/facebatch/evaluation"
 	"github.com/facebatch/facebatch/report/html"
+
+	"github.com/facebatch/facebatch/internal/browser/browsertest"
 )
 
 // TestPairs runs the verification benchmark on a small LFW subset (6 same
@@ -116,14 +118,14 @@ func checkPairsPage(t *testing.T, sum *PairsSummary, page *html.Page) {
 		"best_threshold": fmt.Sprintf("%.3f", sum.BestThreshold),
 		"triplet_loss":   fmt.Sprintf("%.3f", sum.TripletLoss),
 	} {
-		if got := pageStat(t, p, key); got != want {
+		if got := browsertest.Stat(t, p, key); got != want {
 			t.Errorf("page shows %s = %q, summary %q", key, got, want)
 		}
 	}
-	if n := pageCount(t, p, `svg[data-chart=histogram] line.marker`); n != 2 {
+	if n := browsertest.Count(t, p, `svg[data-chart=histogram] line.marker`); n != 2 {
 		t.Errorf("histogram has %d threshold markers, want 2 (configured and recommended)", n)
 	}
-	if n := pageCount(t, p, `svg[data-chart=curve] path.line`); n != 1 {
+	if n := browsertest.Count(t, p, `svg[data-chart=curve] path.line`); n != 1 {
 		t.Errorf("%d ROC curves, want 1", n)
 	}
 	for _, sec := range []struct {
@@ -137,13 +139,13 @@ func checkPairsPage(t *testing.T, sum *PairsSummary, page *html.Page) {
 			}
 		}
 		sel := fmt.Sprintf("[data-section=%s] .group", sec.id)
-		if n := pageCount(t, p, sel); n != len(sec.pairs) {
+		if n := browsertest.Count(t, p, sel); n != len(sec.pairs) {
 			t.Errorf("%s: %d groups on the page, %d in the summary", sec.id, n, len(sec.pairs))
 		}
-		if n := pageCount(t, p, sel+" img"); n != 4*len(sec.pairs) {
+		if n := browsertest.Count(t, p, sel+" img"); n != 4*len(sec.pairs) {
 			t.Errorf("%s: %d pictures, want 4 per pair", sec.id, n)
 		}
-		if n := pageCount(t, p, sel+".error"); n != errors {
+		if n := browsertest.Count(t, p, sel+".error"); n != errors {
 			t.Errorf("%s: %d marked as errors, the summary %d", sec.id, n, errors)
 		}
 	}

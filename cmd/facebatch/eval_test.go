@@ -1,77 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/facebatch/facebatch/internal/browser"
 )
-
-// renderReport loads an HTML report in headless Chromium, fails the test
-// unless every image on it loaded (and, with wantImages, there is at least
-// one), saves a screenshot beside it, and returns the page to read counts
-// from. Without Chromium the test fails.
-func renderReport(t *testing.T, path string, wantImages bool) *browser.Page {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	b, err := browser.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	url, err := browser.FileURL(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := b.Open(ctx, url, 1200, 800)
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgs, err := p.Images(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if wantImages && imgs.Total == 0 || imgs.Loaded != imgs.Total {
-		t.Errorf("%s: %d of %d images loaded; broken: %q", path, imgs.Loaded, imgs.Total, imgs.Broken)
-	}
-	shot, err := p.Screenshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(strings.TrimSuffix(path, ".html")+".png", shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// pageStat reads the number shown with data-stat=key.
-func pageStat(t *testing.T, p *browser.Page, key string) string {
-	t.Helper()
-	texts, err := p.Texts(context.Background(), fmt.Sprintf("[data-stat=%q]", key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(texts) != 1 {
-		t.Fatalf("page shows %d values for %q, want 1", len(texts), key)
-	}
-	return texts[0]
-}
-
-func pageCount(t *testing.T, p *browser.Page, selector string) int {
-	t.Helper()
-	n, err := p.Count(context.Background(), selector)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // checkEvalOutputs checks an eval run wrote summary.json and report.html
 // into out and printed where the report is; what they hold is package

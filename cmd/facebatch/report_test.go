@@ -13,6 +13,8 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/facebatch/facebatch/tables"
+
+	"github.com/facebatch/facebatch/internal/browser/browsertest"
 )
 
 // copyPhotos copies the first n photos of each identity folder of src into
@@ -145,12 +147,12 @@ func TestReport(t *testing.T) {
 	if want["status_ok"] == "" || want["status_decode_error"] != "1" || want["unknown"] == "0" {
 		t.Errorf("the run lacks what the test needs: %v", want)
 	}
-	p := renderReport(t, html, true)
+	p := browsertest.Render(t, html, true)
 	for key, v := range want {
 		if key == "clusters" {
 			continue
 		}
-		if got := pageStat(t, p, key); got != v {
+		if got := browsertest.Stat(t, p, key); got != v {
 			t.Errorf("page shows %s = %s, Parquet (DuckDB) %s", key, got, v)
 		}
 	}
@@ -195,11 +197,11 @@ func TestReport(t *testing.T) {
 	}
 	// Near the threshold: each face beside a gallery photo, except unknown
 	// faces whose nearest identity... every face has one here.
-	groups := pageCount(t, p, "[data-section=near-threshold] .group")
-	if pics := pageCount(t, p, "[data-section=near-threshold] .group img"); groups == 0 || pics != 2*groups {
+	groups := browsertest.Count(t, p, "[data-section=near-threshold] .group")
+	if pics := browsertest.Count(t, p, "[data-section=near-threshold] .group img"); groups == 0 || pics != 2*groups {
 		t.Errorf("near the threshold: %d groups, %d pictures; want 2 per group", groups, pics)
 	}
-	if n := pageCount(t, p, "svg[data-chart=histogram] line.marker"); n != 1 {
+	if n := browsertest.Count(t, p, "svg[data-chart=histogram] line.marker"); n != 1 {
 		t.Errorf("distance histogram has %d threshold markers, want 1", n)
 	}
 
@@ -209,7 +211,7 @@ func TestReport(t *testing.T) {
 	if code != exitAccepted {
 		t.Fatalf("report: exit %d\n%s\n%s", code, stdout, tail(stderr, 3000))
 	}
-	p = renderReport(t, html2, true)
+	p = browsertest.Render(t, html2, true)
 	empty, err := p.Texts(context.Background(), "[data-section=clusters] p.empty")
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +226,7 @@ func TestReport(t *testing.T) {
 	if len(note) != 1 || !strings.Contains(note[0], "pass --gallery") {
 		t.Errorf("near-threshold note without --gallery: %q", note)
 	}
-	if pics := pageCount(t, p, "[data-section=near-threshold] .group img"); pics != groups {
+	if pics := browsertest.Count(t, p, "[data-section=near-threshold] .group img"); pics != groups {
 		t.Errorf("without --gallery: %d pictures for %d near-threshold faces", pics, groups)
 	}
 }
