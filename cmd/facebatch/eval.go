@@ -17,12 +17,8 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var e accuracy.Eval
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	e.RegisterFlags(fs)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return fail(stderr, fs, fmt.Errorf("%w: %w", errUsage, err))
-	}
-	if fs.NArg() > 0 {
-		return fail(stderr, fs, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args()))
+	if err := parseArgs(fs, args); err != nil {
+		return fail(stderr, fs, err)
 	}
 	if err := e.Check(); err != nil {
 		return fail(stderr, fs, fmt.Errorf("%w: %w", errUsage, err))

@@ -111,13 +111,9 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 }
 
 func parseJob(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
 	*runners.Runner = "" // a package variable: forget an earlier in-process run's
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if *runners.Runner == "" {
 		*runners.Runner = pipelines.DefaultRunner

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -98,4 +99,38 @@ func hasWorkerFlag(args []string) bool {
 		}
 	}
 	return false
+}
+
+// errUsage marks errors that are the caller's to fix; they are printed with
+// the flag usage.
+var errUsage = errors.New("bad flags")
+
+// parseArgs parses a command's flags, which take no positional arguments;
+// its errors are errUsage.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return nil
+}
+
+// fail reports err on one line and returns the error exit code; for -h it
+// prints the flags instead.
+func fail(stderr io.Writer, fs *flag.FlagSet, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "usage of facebatch %s:\n", fs.Name())
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		return exitAccepted
+	}
+	if errors.Is(err, errUsage) {
+		fmt.Fprintf(stderr, "facebatch %s: %v (see 'facebatch %s -h')\n", fs.Name(), err, fs.Name())
+	} else {
+		fmt.Fprintf(stderr, "facebatch %s: %v\n", fs.Name(), err)
+	}
+	return exitError
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,17 +30,9 @@ func (f *matchFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of a sentence")
 }
 
-// errUsage marks errors that are the caller's to fix; they are printed with
-// the flag usage.
-var errUsage = errors.New("bad flags")
-
 func parse(fs *flag.FlagSet, args []string, f *matchFlags, required ...string) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	for _, name := range append([]string{"image", "gallery"}, required...) {
 		if fs.Lookup(name).Value.String() == "" {
@@ -52,23 +43,6 @@ func parse(fs *flag.FlagSet, args []string, f *matchFlags, required ...string) e
 		return fmt.Errorf("%w: --threshold %v is outside (0, 2]", errUsage, f.Threshold)
 	}
 	return nil
-}
-
-// fail reports err on one line and returns the error exit code; for -h it
-// prints the flags instead.
-func fail(stderr io.Writer, fs *flag.FlagSet, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stderr, "usage of facebatch %s:\n", fs.Name())
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-		return exitAccepted
-	}
-	if errors.Is(err, errUsage) {
-		fmt.Fprintf(stderr, "facebatch %s: %v (see 'facebatch %s -h')\n", fs.Name(), err, fs.Name())
-	} else {
-		fmt.Fprintf(stderr, "facebatch %s: %v\n", fs.Name(), err)
-	}
-	return exitError
 }
 
 // verifyResult and whoResult are what verify and who print with --json.

@@ -25,15 +25,12 @@ func promoteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	decisions := fs.String("decisions", "", "CSV file of cluster_id,identity lines, instead of --cluster and --identity")
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", pipelines.DefaultMaxBytes, "refuse source photos larger than this many bytes")
 	fs.IntVar(&cfg.MaxPixels, "max-pixels", decoder.DefaultMaxPixels, "refuse source photos with more pixels than this")
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return fail(stderr, fs, fmt.Errorf("%w: %w", errUsage, err))
+	if err := parseArgs(fs, args); err != nil {
+		return fail(stderr, fs, err)
 	}
 	var ds []promote.Decision
 	var err error
 	switch {
-	case fs.NArg() > 0:
-		err = fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	case cfg.Results == "" || cfg.GalleryInput == "":
 		err = fmt.Errorf("%w: --results and --gallery-input are required", errUsage)
 	case *decisions != "" && (*cluster != 0 || *identity != ""):

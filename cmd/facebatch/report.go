@@ -28,13 +28,9 @@ func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.IntVar(&opt.MaxIdentities, "identities", report.DefaultIdentities, "identities shown (those with the most faces)")
 	fs.IntVar(&opt.Risky, "near", report.DefaultRisky, "near-threshold matches shown, and as many unknowns")
 	fs.Int64Var(&opt.MaxBytes, "max-bytes", report.DefaultMaxBytes, "refuse photos larger than this many bytes (shown as unavailable)")
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
+	err := parseArgs(fs, args)
 	switch {
 	case err != nil:
-		err = fmt.Errorf("%w: %w", errUsage, err)
-	case fs.NArg() > 0:
-		err = fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	case opt.Results == "":
 		err = fmt.Errorf("%w: --results is required", errUsage)
 	case htmlOut == "":
