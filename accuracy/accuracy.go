@@ -55,6 +55,8 @@ type ModelConfig struct {
 	// Detector is none (whole image), pigo or mtcnn; "" for the profile's.
 	Detector string
 	MinFace  int // smallest face side to find, in pixels; 0 for the detector's
+	// BFloat16 encodes in bfloat16 (encoder.Session.BFloat16).
+	BFloat16 bool
 	// Threshold is the configured distance threshold; 0 for the profile's.
 	Threshold float64
 }
@@ -66,6 +68,7 @@ type model struct {
 	finder    *faces.Finder
 	profile   string
 	detector  string
+	precision string
 	threshold float64
 }
 
@@ -77,12 +80,13 @@ func openModel(cfg ModelConfig) (*model, error) {
 			return nil, err
 		}
 	}
-	enc, err := encoder.Load(dir, encoder.Options{Profile: cfg.Profile})
+	enc, err := encoder.Load(dir, encoder.Options{Profile: cfg.Profile, Session: encoder.Session{BFloat16: cfg.BFloat16}})
 	if err != nil {
 		return nil, err
 	}
 	p := enc.Profile()
-	m := &model{enc: enc, profile: cfg.Profile, detector: cfg.Detector, threshold: cfg.Threshold}
+	m := &model{enc: enc, profile: cfg.Profile, detector: cfg.Detector, threshold: cfg.Threshold,
+		precision: encoder.Session{BFloat16: cfg.BFloat16}.Precision()}
 	if m.profile == "" {
 		m.profile = enc.Manifest().DefaultProfile
 	}

@@ -84,6 +84,7 @@ type IdentifySummary struct {
 	EnrolMean bool    `json:"enrol_mean"`
 	Detector  string  `json:"detector"`
 	ModelID   string  `json:"model_id"`
+	Precision string  `json:"precision"`
 	Threshold float64 `json:"threshold"`
 	// Rank1 and RankRates (ranks 1 to 5) are closed-set rates over the
 	// enrolled probes: the right identity among the k nearest, at any
@@ -230,7 +231,7 @@ func encodeSearch(ctx context.Context, m *model, cfg IdentifyConfig, galPhotos, 
 		Mode: "identification", Gallery: cfg.GalleryDir, Probes: cfg.ProbesDir,
 		GalleryPhotos: len(galPhotos), GalleryIdentities: len(r.enrolled), GalleryNoFace: noFace,
 		ProbeCount: len(probes), ProbeIdentities: countIdentities(probes),
-		Profile: m.profile, Flip: m.enc.Profile().Flip, EnrolMean: cfg.EnrolMean, Detector: m.detector, ModelID: m.enc.ModelID(), Threshold: m.threshold,
+		Profile: m.profile, Flip: m.enc.Profile().Flip, EnrolMean: cfg.EnrolMean, Detector: m.detector, ModelID: m.enc.ModelID(), Precision: m.precision, Threshold: m.threshold,
 		HistogramMax: 2, searched: len(r.gal),
 	}
 	return r, nil

@@ -19,8 +19,8 @@ const maxConfusionGroups = 60
 // rates, the open-set table, and the path of the report.
 func (s *IdentifySummary) WriteText(w io.Writer, reportPath string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "eval 1:N\t%d probes of %d identities against %d photos of %d identities; profile %s, detector %s\n",
-		s.ProbeCount, s.ProbeIdentities, s.searched, s.GalleryIdentities, s.Profile, s.Detector)
+	fmt.Fprintf(tw, "eval 1:N\t%d probes of %d identities against %d photos of %d identities; profile %s, detector %s, %s\n",
+		s.ProbeCount, s.ProbeIdentities, s.searched, s.GalleryIdentities, s.Profile, s.Detector, s.Precision)
 	fmt.Fprintf(tw, "rank-1 identification rate\t%.2f%% (%d enrolled probes)\n", 100*s.Rank1, s.EnrolledProbes)
 	fmt.Fprintf(tw, "identified at threshold %.3f\t%.2f%% (%d misidentified, %d rejected)\n", s.Threshold, 100*s.IdentifiedRate, s.Misidentified, s.Rejected)
 	fmt.Fprintf(tw, "unknown people accepted\t%.2f%% (%d of %d, %s)\n", 100*s.UnknownFAR, s.UnknownAccepted, s.UnknownTrials, s.UnknownMethod)

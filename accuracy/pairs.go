@@ -35,6 +35,7 @@ type PairsSummary struct {
 	Profile       string  `json:"profile"`
 	Detector      string  `json:"detector"`
 	ModelID       string  `json:"model_id"`
+	Precision     string  `json:"precision"`
 	AccuracyMean  float64 `json:"accuracy_mean"`
 	AccuracyStd   float64 `json:"accuracy_std"`
 	BestThreshold float64 `json:"best_threshold"`
@@ -148,7 +149,7 @@ func scorePairs(ctx context.Context, m *model, cfg PairsConfig) (*scoredPairs, e
 	sp.hardestAccepts, sp.hardestRejects = evaluation.Hardest(dist, same, hardestPairs)
 	sp.summary = &PairsSummary{
 		Pairs: len(pairs.Pairs), Images: len(refs), NoFace: countFalse(found), Folds: pairs.Folds,
-		Profile: m.profile, Detector: m.detector, ModelID: m.enc.ModelID(),
+		Profile: m.profile, Detector: m.detector, ModelID: m.enc.ModelID(), Precision: m.precision,
 		AccuracyMean: res.Mean, AccuracyStd: res.Std, BestThreshold: res.BestThreshold,
 		Threshold: m.threshold, ThresholdAccuracyMean: res.FixedMean, ThresholdAccuracyStd: res.FixedStd,
 		AUC: evaluation.AUC(sp.roc), TripletLoss: loss, Triplets: triplets, FoldResults: res.Folds,

@@ -15,7 +15,7 @@ import (
 // table ending with the path of the report.
 func (s *PairsSummary) WriteText(w io.Writer, reportPath string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "eval\t%d pairs, %d images (%d without a face), profile %s, detector %s\n", s.Pairs, s.Images, s.NoFace, s.Profile, s.Detector)
+	fmt.Fprintf(tw, "eval\t%d pairs, %d images (%d without a face), profile %s, detector %s, %s\n", s.Pairs, s.Images, s.NoFace, s.Profile, s.Detector, s.Precision)
 	fmt.Fprintf(tw, "accuracy, threshold chosen on the other folds\t%.2f%% ± %.2f\n", 100*s.AccuracyMean, 100*s.AccuracyStd)
 	fmt.Fprintf(tw, "accuracy at the configured threshold %.2f\t%.2f%% ± %.2f\n", s.Threshold, 100*s.ThresholdAccuracyMean, 100*s.ThresholdAccuracyStd)
 	fmt.Fprintf(tw, "ROC AUC\t%.4f\n", s.AUC)

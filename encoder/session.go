@@ -7,6 +7,7 @@ import (
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"golang.org/x/sys/cpu"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -29,6 +30,32 @@ type Session struct {
 	// BFloat16 lets oneDNN run convolutions and matrix products in
 	// bfloat16 on CPUs that have it (grappler's auto mixed precision).
 	BFloat16 bool `json:",omitempty"`
+}
+
+// BFloat16Hardware names the CPU feature that computes bfloat16 in
+// hardware, AMX-BF16 or AVX512_BF16, or is "" when the CPU has neither.
+// Where it has one, the jobs encode in bfloat16 unless told otherwise:
+// about 1.5x (AVX512_BF16) or more (AMX) the fp32 rate, at the same lfw-dev
+// accuracy within 0.1 point (docs/benchmarks.md). Elsewhere oneDNN would
+// emulate bfloat16, slower than fp32.
+func BFloat16Hardware() string {
+	switch {
+	case cpu.X86.HasAMXBF16:
+		return "AMX-BF16"
+	case cpu.X86.HasAVX512BF16:
+		return "AVX512_BF16"
+	}
+	return ""
+}
+
+// Precision is what the model computes in under s: "bf16" or "fp32".
+// On a GPU the model runs in fp32 either way: the bfloat16 rewrite is
+// oneDNN's, for the ops placed on the CPU.
+func (s Session) Precision() string {
+	if s.BFloat16 {
+		return "bf16"
+	}
+	return "fp32"
 }
 
 // ConfigProto is the session's serialized tensorflow.ConfigProto.

@@ -2,6 +2,8 @@ package encoder_test
 
 import (
 	"image"
+	"os"
+	"strings"
 	"testing"
 
 	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
@@ -71,6 +73,42 @@ func TestLoadWithSession(t *testing.T) {
 	for i := range a {
 		if d := maxAbs(a[i], toF64(b[i])); d > 1e-5 {
 			t.Errorf("image %d: encodings differ by %.2g between sessions", i, d)
+		}
+	}
+}
+
+// BFloat16Hardware must agree with the kernel's view of the CPU, since it
+// decides the jobs' default precision.
+func TestBFloat16Hardware(t *testing.T) {
+	info, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Skipf("no /proc/cpuinfo: %v", err) // not Linux; nothing to check against
+	}
+	flags := map[string]bool{}
+	for _, line := range strings.Split(string(info), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "flags" {
+			for _, f := range strings.Fields(v) {
+				flags[f] = true
+			}
+			break
+		}
+	}
+	want := ""
+	switch {
+	case flags["amx_bf16"]:
+		want = "AMX-BF16"
+	case flags["avx512_bf16"]:
+		want = "AVX512_BF16"
+	}
+	if got := encoder.BFloat16Hardware(); got != want {
+		t.Errorf("BFloat16Hardware() = %q, /proc/cpuinfo says %q", got, want)
+	}
+	for _, tt := range []struct {
+		s    encoder.Session
+		want string
+	}{{encoder.Session{}, "fp32"}, {encoder.Session{BFloat16: true}, "bf16"}} {
+		if got := tt.s.Precision(); got != tt.want {
+			t.Errorf("%+v.Precision() = %q, want %q", tt.s, got, tt.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/facebatch/facebatch/decoder"
+	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/faces"
 	"github.com/facebatch/facebatch/gallery"
 )
@@ -13,6 +14,9 @@ import (
 // bound to the config's fields, with the fields' defaults. They live beside
 // the fields so that a flag's help and the field it sets are read (and
 // changed) together; the command only parses and runs.
+
+// bf16Usage explains --bf16, whose default is this machine's.
+var bf16Usage = "encode in bfloat16 (lfw-dev accuracy within 0.1 point of fp32; docs/benchmarks.md); on by default where the CPU computes it in hardware (AVX512_BF16 or AMX), --bf16=false for fp32. Runs on a GPU are fp32 either way"
 
 // RegisterFlags defines the flags every encoding job shares.
 func (c *Common) RegisterFlags(fs *flag.FlagSet) {
@@ -29,7 +33,7 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Inflight, "inflight", 1, "batches encoded at once while the next photos are read and decoded")
 	fs.IntVar(&c.Session.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads per op (0: one per core)")
 	fs.IntVar(&c.Session.InterOpThreads, "inter-op-threads", 0, "TensorFlow ops run at once (0: one per core)")
-	fs.BoolVar(&c.Session.BFloat16, "bf16", false, "encode in bfloat16 where the CPU supports it (lfw-dev accuracy within 0.1 point of fp32; see docs/benchmarks.md)")
+	fs.BoolVar(&c.Session.BFloat16, "bf16", encoder.BFloat16Hardware() != "", bf16Usage)
 	fs.StringVar(&c.Session.GPUDevices, "gpu-devices", "", "visible GPUs, e.g. 0 or 0,1 (default: all)")
 	fs.BoolVar(&c.Session.GPUMemoryGrowth, "gpu-memory-growth", true, "take GPU memory as needed rather than all of it at start")
 }

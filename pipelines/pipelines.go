@@ -266,7 +266,7 @@ func Gallery(s beam.Scope, c GalleryConfig) beam.PCollection {
 	recs := transforms.FindFaces(s, fresh, fc)
 	recs = transforms.EncodeFaces(s, recs, c.encodeConfig())
 	rows := beam.Flatten(s, reused, transforms.GalleryRows(s, recs, meta))
-	transforms.WriteGallery(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID, Gallery: meta})
+	transforms.WriteGallery(s, rows, transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID, Precision: c.Session.Precision(), Gallery: meta})
 	return rows
 }
 
@@ -450,7 +450,7 @@ func Identify(s beam.Scope, c IdentifyConfig) beam.PCollection {
 	})
 	return c.Matching.write(s, rows, unknown,
 		transforms.ClusterConfig{RunID: c.RunID, ModelID: c.ModelID(), Profile: c.Profile, GalleryVersion: c.galleryVersion},
-		transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID})
+		transforms.SinkConfig{Dir: c.Output, Shards: c.Shards, RunID: c.RunID, Precision: c.Session.Precision()})
 }
 
 // write clusters the unknown faces when m asks for it, which sets their

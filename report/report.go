@@ -208,8 +208,8 @@ func (b *builder) page(ctx context.Context) (*html.Page, error) {
 	s := b.sum
 	return &html.Page{
 		Title: "facebatch run report",
-		Subtitle: fmt.Sprintf("run %s; results %s; model %s, profile %s, gallery %s",
-			strings.Join(s.RunIDs, ", "), b.opt.Results, strings.Join(s.ModelIDs, ", "), strings.Join(s.Profiles, ", "), strings.Join(s.GalleryVersions, ", ")),
+		Subtitle: fmt.Sprintf("run %s; results %s; model %s%s, profile %s, gallery %s",
+			strings.Join(s.RunIDs, ", "), b.opt.Results, strings.Join(s.ModelIDs, ", "), precisionNote(s.Marker), strings.Join(s.Profiles, ", "), strings.Join(s.GalleryVersions, ", ")),
 		Sections: []html.Section{
 			b.summarySection(),
 			b.distanceSection(),
@@ -219,6 +219,16 @@ func (b *builder) page(ctx context.Context) (*html.Page, error) {
 			b.thumbs.resolve(problems),
 		},
 	}, nil
+}
+
+// precisionNote names the encodings' precision after the model, as
+// " (bf16)", when the marker records it (tables written before it did
+// not).
+func precisionNote(m *tables.Marker) string {
+	if m == nil || m.Precision == "" {
+		return ""
+	}
+	return " (" + m.Precision + ")"
 }
 
 func (b *builder) summarySection() html.Section {

@@ -70,8 +70,11 @@ type StatusCount struct {
 
 // Marker is the content of _SUCCESS: what the run wrote.
 type Marker struct {
-	Kind        string        `json:"kind"`
-	RunID       string        `json:"run_id"`
+	Kind  string `json:"kind"`
+	RunID string `json:"run_id"`
+	// Precision is what the encodings were computed in, fp32 or bf16
+	// (encoder.Session.Precision); empty for a table that did not encode.
+	Precision   string        `json:"precision,omitempty"`
 	Rows        int64         `json:"rows"`
 	Images      int64         `json:"images"`
 	Faces       int64         `json:"faces"`

@@ -45,6 +45,8 @@ type SinkConfig struct {
 	// so all rows of an image share a file and reruns name files alike.
 	Shards int
 	RunID  string
+	// Precision is recorded in the table's marker (tables.Marker.Precision).
+	Precision string
 	// Gallery is what the gallery manifest records (gallery tables only).
 	Gallery GalleryConfig
 }
@@ -371,7 +373,7 @@ func (f *finalizeFn) ProcessElement(ctx context.Context, _ []byte, iter func(*sh
 	for _, s := range collect(iter) {
 		byShard[s.Shard] = s
 	}
-	marker := tables.Marker{Kind: f.Kind, RunID: cfg.RunID}
+	marker := tables.Marker{Kind: f.Kind, RunID: cfg.RunID, Precision: cfg.Precision}
 	statuses := map[string]int64{}
 	identities := map[string]int64{}
 	var digests [][32]byte

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
 
+	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/files"
 	"github.com/facebatch/facebatch/gallery"
 	"github.com/facebatch/facebatch/pipelines"
@@ -62,7 +63,7 @@ func galleryJob(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if m.SubjectKept > 0 {
 		fmt.Fprintf(stdout, "  %d photos showed several faces and kept the one they are of (ignored_faces)\n", m.SubjectKept)
 	}
-	fmt.Fprintf(stdout, "  model %s, profile %s, detector %s, table %s\n", m.ModelID, m.Profile, m.Detector, c.Output)
+	fmt.Fprintf(stdout, "  model %s, profile %s, detector %s, %s, table %s\n", m.ModelID, m.Profile, m.Detector, precision(c.Session), c.Output)
 	if cal := m.Calibration; cal != nil && cal.Threshold > 0 {
 		fmt.Fprintf(stdout, "  threshold %.3f for FPIR %g%% over %d identities (%d of %d searches under it), used by identify\n",
 			cal.Threshold, 100*cal.TargetFPIR, cal.Identities, cal.FalsePositives, cal.Searches)
@@ -94,7 +95,7 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fmt.Fprintf(stdout, "identify %s: %d images, %d faces: %d matched, %d unknown; %.1f images/s\n",
 		m.RunID, m.Images, m.Faces, m.Matched, m.Unknown, float64(m.Images)/secs)
 	fmt.Fprintf(stdout, "  images by status: %s\n", statusLine(m.ByStatus))
-	fmt.Fprintf(stdout, "  threshold %g (%s), model %s, results %s\n", c.Threshold, c.ThresholdSource, c.ModelID(), c.Output)
+	fmt.Fprintf(stdout, "  threshold %g (%s), model %s, %s, results %s\n", c.Threshold, c.ThresholdSource, c.ModelID(), precision(c.Session), c.Output)
 	if c.Cluster {
 		cm, err := tables.ReadMarker(ctx, c.ClustersOutput)
 		if err != nil {
@@ -108,6 +109,15 @@ func identifyJob(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	return exitAccepted
+}
+
+// precision says what the job encoded in and, for bfloat16 chosen by
+// default, why.
+func precision(s encoder.Session) string {
+	if hw := encoder.BFloat16Hardware(); s.BFloat16 && hw != "" {
+		return "bf16 (this CPU has " + hw + "; --bf16=false for fp32)"
+	}
+	return s.Precision()
 }
 
 func parseJob(fs *flag.FlagSet, args []string) error {
