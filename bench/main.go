@@ -48,9 +48,9 @@ func main() {
 		}
 		return
 	}
-	if len(os.Args) > 1 && os.Args[1] == "phone-child" {
-		if err := phoneChild(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "bench phone-child:", err)
+	if len(os.Args) > 1 && os.Args[1] == "stages-child" {
+		if err := stagesChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench stages-child:", err)
 			os.Exit(1)
 		}
 		return
@@ -72,6 +72,8 @@ type settings struct {
 	variants              bool
 	layouts               bool
 	phone                 int
+	stagePhotos           int
+	lfw                   string
 	scale                 string
 	scaleIdentities       int
 }
@@ -97,6 +99,8 @@ func run(args []string, stdout io.Writer) error {
 	fs.Float64Var(&s.matchSeconds, "match-seconds", 2, "measuring time per gallery")
 	fs.BoolVar(&s.variants, "variants", true, "also measure XLA, bfloat16 and oneDNN switches (not part of the bound)")
 	fs.BoolVar(&s.layouts, "layouts", true, "try thread layouts at the best batch size")
+	fs.IntVar(&s.stagePhotos, "stage-photos", 500, "photos each stage is timed on for the stage-sum bound (and LFW photos for the detector's cost)")
+	fs.StringVar(&s.lfw, "lfw", defaultLFW(), "LFW-layout image folder whose first photos time the detector (detect_ms_per_photo); empty: the bench photos")
 	fs.IntVar(&s.phone, "phone", 60, "generated 12-megapixel group photos for the phone-photo run")
 	fs.StringVar(&s.scale, "scale", "100000", "synthetic face counts for the nightly loop at scale: rematch, clustering, report, promote (BENCH_SCALE=1m adds 1000000)")
 	fs.IntVar(&s.scaleIdentities, "scale-identities", 10000, "gallery identities of the scale runs")
@@ -110,7 +114,7 @@ func run(args []string, stdout io.Writer) error {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]string{"n": "24", "rss-small": "24", "rss-large": "64", "batches": "8", "galleries": "1000,20000",
-			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false", "phone": "3",
+			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false", "phone": "3", "stage-photos": "24",
 			"scale": "3000", "scale-identities": "200"}
 		for name, v := range quick {
 			if !set[name] {
@@ -192,7 +196,8 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	start := time.Now()
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("facebatch bench: %s, %d CPUs (GOMAXPROCS %d), load average at start %s", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), loadAvg())
-	p("model %s, profile %s, detector %s", b.savedModel, b.profile, orDefault(b.detector, "the jobs' default"))
+	p("model %s, profile %s, detector %s, encoding in %s (the jobs' default here; bfloat16 hardware: %s)", b.savedModel, b.profile, orDefault(b.detector, "the jobs' default"),
+		encoder.Session{BFloat16: encoder.BFloat16Hardware() != ""}.Precision(), orDefault(encoder.BFloat16Hardware(), "none"))
 
 	t := time.Now()
 	largest := max(s.n, s.rssSmall, s.rssLarge)
@@ -254,13 +259,18 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	} else {
 		p("   CPU profile of a %d-photo run: %s (go tool pprof -top %s %s)", s.rssSmall, s.cpuProfile, b.facebatch, s.cpuProfile)
 	}
+	stageSum, detectMS, err := b.stageSum(s, bound, largestFaces(runs), p)
+	if err != nil {
+		return err
+	}
 	if s.variants {
 		// identify's one precision option (docs/benchmarks.md, "Precision and compilers").
-		r := b.identify(s.rssSmall, "-bf16", "--bf16")
+		other := fmt.Sprintf("--bf16=%t", encoder.BFloat16Hardware() == "")
+		r := b.identify(s.rssSmall, "-other-precision", other)
 		if r.Err != "" {
-			return fmt.Errorf("identify --bf16: %s", r.Err)
+			return fmt.Errorf("identify %s: %s", other, r.Err)
 		}
-		p("   with --bf16 on the %d photos: %.1f images/s, %.1f faces/s wall (fp32: %.1f, %.1f)", s.rssSmall, r.imagesS(), r.facesS(), runs[s.rssSmall].imagesS(), runs[s.rssSmall].facesS())
+		p("   with %s on the %d photos: %.1f images/s, %.1f faces/s wall (default: %.1f, %.1f)", other, s.rssSmall, r.imagesS(), r.facesS(), runs[s.rssSmall].imagesS(), runs[s.rssSmall].facesS())
 	}
 
 	// 3. The Python baselines, and identify doing their work.
@@ -393,6 +403,7 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 
 	p("\nRatios:")
 	p("   e2e (steady) / encode bound:           %.3f", steady/bound.ImagesS)
+	p("   e2e (steady) / stage-sum bound:        %.3f", steady/stageSum)
 	if b.python != "" && notebook.Err == "" && beamPy.Err == "" {
 		p("   same work / notebook loop (steady):     %.2f", same/notebook.imagesS())
 		p("   same work / Beam Python RunInference:   %.2f", same/beamPy.imagesS())
@@ -404,8 +415,8 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	p("bench took %.0fs; load average at end %s", time.Since(start).Seconds(), loadAvg())
 	// over_* compare like with like (see 3.); e2e_over_* are the default
 	// profile's rate, detection included, over the same baselines.
-	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f same_work_img_s=%.1f e2e_over_notebook_loop=%s e2e_over_beam_python=%s phone_img_s=%.2f phone_faces_s=%.1f phone_faces_over_bound=%.3f phone_recall=%.3f phone_rss_mb=%.0f %s",
-		steady, bound.ImagesS, steady/bound.ImagesS,
+	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f stage_sum_img_s=%.1f e2e_over_stage_sum=%.3f detect_ms_per_photo=%.2f over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f same_work_img_s=%.1f e2e_over_notebook_loop=%s e2e_over_beam_python=%s phone_img_s=%.2f phone_faces_s=%.1f phone_faces_over_bound=%.3f phone_recall=%.3f phone_rss_mb=%.0f %s",
+		steady, bound.ImagesS, steady/bound.ImagesS, stageSum, steady/stageSum, detectMS,
 		ratio(same, notebook), ratio(same, beamPy),
 		largestMatch.FLOPS/peak, float64(large.MaxRSS)/float64(small.MaxRSS),
 		same, ratio(steady, notebook), ratio(steady, beamPy),
@@ -414,7 +425,8 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 }
 
 // encodeBound tries the batch sizes with TensorFlow's default threads, then
-// thread layouts at the best batch, and returns the fastest fp32 setting.
+// thread layouts at the best batch, and returns the fastest setting at the
+// jobs' default precision.
 // XLA and the bfloat16 switches are measured after, for information.
 func (b *bench) encodeBound(s settings, p func(string, ...any)) encodeResult {
 	var best encodeResult
@@ -434,8 +446,11 @@ func (b *bench) encodeBound(s settings, p func(string, ...any)) encodeResult {
 		}
 		return r
 	}
+	// The bound runs at the jobs' default precision: bfloat16 where the
+	// CPU computes it in hardware, else fp32; the other is a variant.
+	native := encoder.Session{BFloat16: encoder.BFloat16Hardware() != ""}
 	for _, n := range parseInts(s.batches) {
-		try(encodeConfig{Batch: n, Streams: 1}, true)
+		try(encodeConfig{Batch: n, Streams: 1, Session: native}, true)
 	}
 	if best.Err != "" || best.ImagesS == 0 {
 		return encodeResult{Err: "no batch size worked"}
@@ -443,9 +458,9 @@ func (b *bench) encodeBound(s settings, p func(string, ...any)) encodeResult {
 	cores := runtime.NumCPU()
 	batch := best.Config.Batch
 	for _, c := range []encodeConfig{
-		{Batch: batch, Streams: 1, Session: encoder.Session{IntraOpThreads: cores, InterOpThreads: 1}},
-		{Batch: batch, Streams: cores, Session: encoder.Session{IntraOpThreads: 1, InterOpThreads: cores}},
-		{Batch: batch, Streams: 2, Session: encoder.Session{IntraOpThreads: cores, InterOpThreads: 2}},
+		{Batch: batch, Streams: 1, Session: encoder.Session{IntraOpThreads: cores, InterOpThreads: 1, BFloat16: native.BFloat16}},
+		{Batch: batch, Streams: cores, Session: encoder.Session{IntraOpThreads: 1, InterOpThreads: cores, BFloat16: native.BFloat16}},
+		{Batch: batch, Streams: 2, Session: encoder.Session{IntraOpThreads: cores, InterOpThreads: 2, BFloat16: native.BFloat16}},
 	} {
 		if s.layouts {
 			try(c, true)
@@ -455,7 +470,7 @@ func (b *bench) encodeBound(s settings, p func(string, ...any)) encodeResult {
 		base := best.Config
 		for _, v := range []func(c *encodeConfig){
 			func(c *encodeConfig) { c.Session.XLA = true },
-			func(c *encodeConfig) { c.Session.BFloat16 = true },
+			func(c *encodeConfig) { c.Session.BFloat16 = !c.Session.BFloat16 },
 			func(c *encodeConfig) { c.Env = []string{"ONEDNN_DEFAULT_FPMATH_MODE=BF16"} },
 			func(c *encodeConfig) { c.Env = []string{"TF_ENABLE_ONEDNN_OPTS=0"} },
 			// The cost of the +flip profiles (docs/open-set.md).
