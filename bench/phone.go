@@ -113,4 +113,3 @@ func sourceFaces(sourceDir string) ([]groupphoto.Face, error) {
 	}
 	return out, nil
 }
-
