@@ -48,9 +48,9 @@ func BFloat16Hardware() string {
 	return ""
 }
 
-// Precision is what the model computes in under s: "bf16" or "fp32".
-// On a GPU the model runs in fp32 either way: the bfloat16 rewrite is
-// oneDNN's, for the ops placed on the CPU.
+// Precision is what s asks the model to compute in: "bf16" or "fp32".
+// The bfloat16 rewrite is oneDNN's, meant for the CPU; GPU workers should
+// ask for fp32 (not measured on a GPU here).
 func (s Session) Precision() string {
 	if s.BFloat16 {
 		return "bf16"
