@@ -28,14 +28,16 @@ test: setup vet
 	$(GO) test -count=1 -timeout 60m ./...
 
 # bench: the throughput report (bench/main.go; docs/benchmarks.md). The
-# Python baselines run in their own cached venv (bench/venv.sh).
+# Python baselines and the face_recognition peer run in their own cached
+# venvs (bench/venv.sh, bench/peer-venv.sh).
 # BENCH_QUICK=1 is a smoke run with tiny sizes; BENCH_SCALE=1m adds the
 # million-face nightly loop (section 7); BENCH_FLAGS passes more flags.
 BENCH_FLAGS ?=
 BENCH_SCALE_1M := -scale 100000,1000000
 bench: build
 	$(GO) build -o bin/bench ./bench
-	py=$$(bench/venv.sh) && source ./$(ENV_FILE) && bin/bench -facebatch bin/facebatch -python "$$py" \
+	py=$$(bench/venv.sh) && peer=$$(bench/peer-venv.sh) && source ./$(ENV_FILE) && \
+		bin/bench -facebatch bin/facebatch -python "$$py" -peer-python "$$peer" \
 		$(if $(BENCH_QUICK),-quick) $(if $(filter 1m,$(BENCH_SCALE)),$(BENCH_SCALE_1M)) $(BENCH_FLAGS)
 
 # loadtest: identify over 10,000 generated photos on a fake GCS server with

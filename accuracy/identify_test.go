@@ -91,7 +91,7 @@ func TestIdentifySeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"eval 1:N                       6 probes of 5 identities against 11 photos of 11 identities; profile notebook, detector none\n",
+		"eval 1:N                       6 probes of 5 identities against 11 photos of 11 identities; profile notebook, detector none, fp32\n",
 		"rank-1 identification rate     80.00% (5 enrolled probes)\n",
 		"unknown people accepted        100.00% (1 of 1, unknown_probes)\n",
 		"open set: FNIR", "report  out/report.html\n",

@@ -183,11 +183,11 @@ func TestPairsErrors(t *testing.T) {
 // report's path included.
 func TestPairsWriteText(t *testing.T) {
 	sum := &PairsSummary{
-		Pairs: 600, Images: 1000, NoFace: 3, Profile: "notebook", Detector: "pigo",
+		Pairs: 600, Images: 1000, NoFace: 3, Profile: "notebook", Detector: "pigo", Precision: "bf16",
 		AccuracyMean: 0.9512, AccuracyStd: 0.0123, Threshold: 0.7, ThresholdAccuracyMean: 0.8, ThresholdAccuracyStd: 0.05,
 		AUC: 0.98765, TARAtFAR1e3: 0.5, TARAtFAR1e2: 0.75, BestThreshold: 1.1234,
 	}
-	want := `eval                                           600 pairs, 1000 images (3 without a face), profile notebook, detector pigo
+	want := `eval                                           600 pairs, 1000 images (3 without a face), profile notebook, detector pigo, bf16
 accuracy, threshold chosen on the other folds  95.12% ± 1.23
 accuracy at the configured threshold 0.70      80.00% ± 5.00
 ROC AUC                                        0.9877

@@ -33,13 +33,15 @@ func TestQuickRun(t *testing.T) {
 		t.Fatalf("bench -quick: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
 	text := string(out)
-	for _, want := range []string{"1. Encode bound", "bound:", "2. identify end to end", "steady state", "3. The same photos", "the same work (--profile notebook)", "4. Matching", "sgemm peak", "5. Peak RSS", "6. Phone photos", "detection recall", "7. The nightly loop at scale", "exact clustering against the people"} {
+	for _, want := range []string{"1. Encode bound", "bound:", "2. identify end to end", "steady state", "2b. Stage-sum bound", "stage-sum bound on", "3. The same photos", "3b. The peer", "the same work (--profile notebook)", "4. Matching", "sgemm peak", "5. Peak RSS", "6. Phone photos", "detection recall", "7. The nightly loop at scale", "exact clustering against the people"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
 	num := `[0-9]+(\.[0-9]+)?`
 	summary := regexp.MustCompile(`(?m)^SUMMARY e2e_img_s=` + num + ` bound_img_s=` + num + ` e2e_over_bound=` + num +
+		` stage_sum_img_s=` + num + ` e2e_over_stage_sum=` + num + ` detect_ms_per_photo=` + num +
+		` over_face_recognition=n/a fr_lfw_acc=n/a fb_lfw_acc=n/a` +
 		` over_notebook_loop=n/a over_beam_python=n/a match_over_sgemm=` + num + ` rss_20k_over_1k=` + num +
 		` same_work_img_s=` + num + ` e2e_over_notebook_loop=n/a e2e_over_beam_python=n/a` +
 		` phone_img_s=` + num + ` phone_faces_s=` + num + ` phone_faces_over_bound=` + num + ` phone_recall=` + num + ` phone_rss_mb=` + num +

@@ -12,6 +12,13 @@ between its raw encodings. The open-set arithmetic is facebatch's
 largest threshold whose FPIR (strangers named) is at most the target.
 
 Usage: python face_recognition_peer.py GALLERY PROBES OUT.json [--cpus N]
+       python face_recognition_peer.py encode LIST OUT.json [--cpus N]
+
+The second form encodes the photos a list file names, one per line, the
+same way, and writes {"encodings": [[...128 floats]...], "found": [...],
+"seconds": ...} in list order: `make bench` scores them on lfw-dev's pairs
+with facebatch's own k-fold arithmetic (evaluation.KFold), so the peer's
+accuracy and facebatch eval's come from one protocol.
 Runs in bench/peer-venv.sh's venv; nothing in facebatch needs it.
 """
 
@@ -69,7 +76,26 @@ def at_fpir(mated, nonmated, target):
     return {"target_fpir": target, "threshold": t, "fpir": fpir, "fnir": fnir}
 
 
+def encode_list():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode")
+    ap.add_argument("list")
+    ap.add_argument("out")
+    ap.add_argument("--cpus", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    with open(a.list) as f:
+        paths = [line.strip() for line in f if line.strip()]
+    start = time.time()
+    with multiprocessing.Pool(a.cpus) as pool:
+        res = pool.map(encode, paths, chunksize=8)
+    secs = time.time() - start
+    with open(a.out, "w") as f:
+        json.dump({"encodings": [e.tolist() for e, _ in res], "found": [bool(x) for _, x in res], "seconds": secs}, f)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "encode":
+        return encode_list()
     ap = argparse.ArgumentParser()
     ap.add_argument("gallery")
     ap.add_argument("probes")

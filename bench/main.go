@@ -30,6 +30,7 @@ import (
 // bench holds the run's settings and paths.
 type bench struct {
 	self, facebatch, python, scriptDir string
+	peerPython                         string
 	modelDir, savedModel, profile      string
 	detector                           string
 	sourceDir, photoDir, work          string
@@ -74,6 +75,7 @@ type settings struct {
 	phone                 int
 	stagePhotos           int
 	lfw                   string
+	lfwAccuracy           bool
 	scale                 string
 	scaleIdentities       int
 }
@@ -101,6 +103,8 @@ func run(args []string, stdout io.Writer) error {
 	fs.BoolVar(&s.layouts, "layouts", true, "try thread layouts at the best batch size")
 	fs.IntVar(&s.stagePhotos, "stage-photos", 500, "photos each stage is timed on for the stage-sum bound (and LFW photos for the detector's cost)")
 	fs.StringVar(&s.lfw, "lfw", defaultLFW(), "LFW-layout image folder whose first photos time the detector (detect_ms_per_photo); empty: the bench photos")
+	fs.StringVar(&b.peerPython, "peer-python", "", "Python of the face_recognition peer's venv (bench/peer-venv.sh); empty skips the peer")
+	fs.BoolVar(&s.lfwAccuracy, "lfw-accuracy", true, "score facebatch and the peer on -lfw's pairs.txt (lfw-dev accuracy)")
 	fs.IntVar(&s.phone, "phone", 60, "generated 12-megapixel group photos for the phone-photo run")
 	fs.StringVar(&s.scale, "scale", "100000", "synthetic face counts for the nightly loop at scale: rematch, clustering, report, promote (BENCH_SCALE=1m adds 1000000)")
 	fs.IntVar(&s.scaleIdentities, "scale-identities", 10000, "gallery identities of the scale runs")
@@ -114,7 +118,7 @@ func run(args []string, stdout io.Writer) error {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]string{"n": "24", "rss-small": "24", "rss-large": "64", "batches": "8", "galleries": "1000,20000",
-			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false", "phone": "3", "stage-photos": "24",
+			"encode-seconds": "0.5", "match-seconds": "0.2", "variants": "false", "layouts": "false", "phone": "3", "stage-photos": "24", "lfw-accuracy": "false",
 			"scale": "3000", "scale-identities": "200"}
 		for name, v := range quick {
 			if !set[name] {
@@ -319,6 +323,9 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 		}
 	}
 
+	// 3b. The peer.
+	peer := b.peerSection(s, runs, steady, p)
+
 	// 4. Matching.
 	p("\n4. Matching: IdentifyBatch, top-3, random unit encodings (128-d), one per identity")
 	peak, err := gemm.Peak(2048, time.Duration(3*s.matchSeconds*float64(time.Second)))
@@ -415,8 +422,8 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	p("bench took %.0fs; load average at end %s", time.Since(start).Seconds(), loadAvg())
 	// over_* compare like with like (see 3.); e2e_over_* are the default
 	// profile's rate, detection included, over the same baselines.
-	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f stage_sum_img_s=%.1f e2e_over_stage_sum=%.3f detect_ms_per_photo=%.2f over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f same_work_img_s=%.1f e2e_over_notebook_loop=%s e2e_over_beam_python=%s phone_img_s=%.2f phone_faces_s=%.1f phone_faces_over_bound=%.3f phone_recall=%.3f phone_rss_mb=%.0f %s",
-		steady, bound.ImagesS, steady/bound.ImagesS, stageSum, steady/stageSum, detectMS,
+	p("SUMMARY e2e_img_s=%.1f bound_img_s=%.1f e2e_over_bound=%.3f stage_sum_img_s=%.1f e2e_over_stage_sum=%.3f detect_ms_per_photo=%.2f %s over_notebook_loop=%s over_beam_python=%s match_over_sgemm=%.3f rss_20k_over_1k=%.3f same_work_img_s=%.1f e2e_over_notebook_loop=%s e2e_over_beam_python=%s phone_img_s=%.2f phone_faces_s=%.1f phone_faces_over_bound=%.3f phone_recall=%.3f phone_rss_mb=%.0f %s",
+		steady, bound.ImagesS, steady/bound.ImagesS, stageSum, steady/stageSum, detectMS, peer,
 		ratio(same, notebook), ratio(same, beamPy),
 		largestMatch.FLOPS/peak, float64(large.MaxRSS)/float64(small.MaxRSS),
 		same, ratio(steady, notebook), ratio(steady, beamPy),
