@@ -16,7 +16,7 @@ import (
 // changed) together; the command only parses and runs.
 
 // bf16Usage explains --bf16, whose default is this machine's.
-var bf16Usage = "encode in bfloat16 (lfw-dev accuracy within 0.1 point of fp32; docs/benchmarks.md); on by default where the CPU computes it in hardware (AVX512_BF16 or AMX), --bf16=false for fp32 (and on GPU workers: the rewrite is oneDNN's, for the CPU)"
+const bf16Usage = "encode in bfloat16 (lfw-dev accuracy within 0.1 point of fp32; docs/benchmarks.md); on by default where the CPU computes it in hardware (AVX512_BF16 or AMX), --bf16=false for fp32 (and on GPU workers: the rewrite is oneDNN's, for the CPU)"
 
 // RegisterFlags defines the flags every encoding job shares.
 func (c *Common) RegisterFlags(fs *flag.FlagSet) {
