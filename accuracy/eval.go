@@ -48,7 +48,7 @@ func (e *Eval) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&e.Model.Profile, "profile", "", "preprocessing profile (default: the manifest's)")
 	fs.StringVar(&e.Model.Detector, "detector", "", "none (whole image), pigo or mtcnn: the photo's subject, its largest face near the centre, the whole image when none is found (default: the profile's)")
 	fs.IntVar(&e.Model.MinFace, "min-face", 0, "smallest face side to find, in pixels (default: the detector's)")
-	fs.BoolVar(&e.Model.BFloat16, "bf16", encoder.BFloat16Hardware() != "", "encode in bfloat16, as the jobs do by default where the CPU computes it in hardware (AVX512_BF16 or AMX); --bf16=false for fp32")
+	fs.BoolVar(&e.Model.BFloat16, "bf16", encoder.DefaultBFloat16(), "encode in bfloat16, as the jobs do by default where the CPU computes it in hardware (AVX512_BF16 or AMX); --bf16=false for fp32")
 	fs.Float64Var(&e.Model.Threshold, "threshold", 0, "the configured threshold to report at (default: the profile's)")
 	fs.BoolVar(&e.Identify.EnrolMean, "enrol-mean", false, "identification: enrol each identity as the mean of its photos' unit encodings, renormalised, instead of every photo (an identity's distance then is to that mean, not the minimum over its photos)")
 	fs.Float64Var(&e.Identify.TargetFPIR, "target-fpir", 0.01, "identification: the FPIR (share of strangers named as someone) to choose the open-set threshold for")

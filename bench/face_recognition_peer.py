@@ -76,6 +76,15 @@ def at_fpir(mated, nonmated, target):
     return {"target_fpir": target, "threshold": t, "fpir": fpir, "fnir": fnir}
 
 
+def encode_all(cpus, *path_lists):
+    """encode over each list on one pool of cpus processes; the results per
+    list, and the seconds it all took."""
+    start = time.time()
+    with multiprocessing.Pool(cpus) as pool:
+        res = [pool.map(encode, paths, chunksize=8) for paths in path_lists]
+    return res, time.time() - start
+
+
 def encode_list():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode")
@@ -85,10 +94,7 @@ def encode_list():
     a = ap.parse_args()
     with open(a.list) as f:
         paths = [line.strip() for line in f if line.strip()]
-    start = time.time()
-    with multiprocessing.Pool(a.cpus) as pool:
-        res = pool.map(encode, paths, chunksize=8)
-    secs = time.time() - start
+    (res,), secs = encode_all(a.cpus, paths)
     with open(a.out, "w") as f:
         json.dump({"encodings": [e.tolist() for e, _ in res], "found": [bool(x) for _, x in res], "seconds": secs}, f)
 
@@ -104,11 +110,7 @@ def main():
     a = ap.parse_args()
 
     gal, probes = photos(a.gallery), photos(a.probes)
-    start = time.time()
-    with multiprocessing.Pool(a.cpus) as pool:
-        g = pool.map(encode, [p for _, p in gal], chunksize=8)
-        p = pool.map(encode, [p for _, p in probes], chunksize=8)
-    secs = time.time() - start
+    (g, p), secs = encode_all(a.cpus, [p for _, p in gal], [p for _, p in probes])
 
     ids = [i for i, _ in gal]
     genc = np.stack([e for e, _ in g])

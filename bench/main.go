@@ -201,7 +201,7 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("facebatch bench: %s, %d CPUs (GOMAXPROCS %d), load average at start %s", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), loadAvg())
 	p("model %s, profile %s, detector %s, encoding in %s (the jobs' default here; bfloat16 hardware: %s)", b.savedModel, b.profile, orDefault(b.detector, "the jobs' default"),
-		encoder.Session{BFloat16: encoder.BFloat16Hardware() != ""}.Precision(), orDefault(encoder.BFloat16Hardware(), "none"))
+		encoder.Session{BFloat16: encoder.DefaultBFloat16()}.Precision(), orDefault(encoder.BFloat16Hardware(), "none"))
 
 	t := time.Now()
 	largest := max(s.n, s.rssSmall, s.rssLarge)
@@ -269,7 +269,7 @@ func (b *bench) runAll(s settings, w io.Writer) error {
 	}
 	if s.variants {
 		// identify's one precision option (docs/benchmarks.md, "Precision and compilers").
-		other := fmt.Sprintf("--bf16=%t", encoder.BFloat16Hardware() == "")
+		other := fmt.Sprintf("--bf16=%t", !encoder.DefaultBFloat16())
 		r := b.identify(s.rssSmall, "-other-precision", other)
 		if r.Err != "" {
 			return fmt.Errorf("identify %s: %s", other, r.Err)
@@ -455,7 +455,7 @@ func (b *bench) encodeBound(s settings, p func(string, ...any)) encodeResult {
 	}
 	// The bound runs at the jobs' default precision: bfloat16 where the
 	// CPU computes it in hardware, else fp32; the other is a variant.
-	native := encoder.Session{BFloat16: encoder.BFloat16Hardware() != ""}
+	native := encoder.Session{BFloat16: encoder.DefaultBFloat16()}
 	for _, n := range parseInts(s.batches) {
 		try(encodeConfig{Batch: n, Streams: 1, Session: native}, true)
 	}

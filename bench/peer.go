@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/facebatch/facebatch/evaluation"
+	"github.com/facebatch/facebatch/matcher"
 )
 
 // The peer is face_recognition 1.3.0 (dlib's HOG detector and ResNet
@@ -125,7 +125,7 @@ func (b *bench) peerLFW(pairsFile, imagesDir string) (evaluation.Result, error) 
 		return evaluation.Result{}, err
 	}
 	var enc struct {
-		Encodings [][]float64 `json:"encodings"`
+		Encodings [][]float32 `json:"encodings"`
 	}
 	if err := json.Unmarshal(data, &enc); err != nil {
 		return evaluation.Result{}, err
@@ -133,18 +133,16 @@ func (b *bench) peerLFW(pairsFile, imagesDir string) (evaluation.Result, error) 
 	if len(enc.Encodings) != len(imgs) {
 		return evaluation.Result{}, fmt.Errorf("the peer encoded %d of %d images", len(enc.Encodings), len(imgs))
 	}
-	byRef := make(map[evaluation.ImageRef][]float64, len(imgs))
+	byRef := make(map[evaluation.ImageRef][]float32, len(imgs))
 	for i, r := range imgs {
+		if len(enc.Encodings[i]) != len(enc.Encodings[0]) {
+			return evaluation.Result{}, fmt.Errorf("the peer's encoding of %s has %d values, the first %d", r, len(enc.Encodings[i]), len(enc.Encodings[0]))
+		}
 		byRef[r] = enc.Encodings[i]
 	}
 	d := make([]float64, len(pairs.Pairs))
 	for i, p := range pairs.Pairs {
-		a, c := byRef[p.A], byRef[p.B]
-		var sum float64
-		for k := range a {
-			sum += (a[k] - c[k]) * (a[k] - c[k])
-		}
-		d[i] = math.Sqrt(sum)
+		d[i] = matcher.Distance(byRef[p.A], byRef[p.B])
 	}
 	same, folds := pairs.Labels()
 	return evaluation.KFold(d, same, folds, peerTolerance)

@@ -78,9 +78,14 @@ func ensurePhonePhotos(dir, sourceDir string, n int) error {
 	return os.WriteFile(filepath.Join(dir, ".count"), []byte(strconv.Itoa(n)), 0o644)
 }
 
-// truthName is where photo i's truth is kept: a hidden file, which jobs
-// do not list as an input.
-func truthName(dir string, i int) string { return filepath.Join(dir, "."+photoName(i)+".json") }
+// truthName is where photo i's truth is kept.
+func truthName(dir string, i int) string { return truthPath(filepath.Join(dir, photoName(i))) }
+
+// truthPath is where the truth of the photo at path is kept: a hidden
+// file beside it, which jobs do not list as an input.
+func truthPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".json")
+}
 
 // sourceFaces are the source photos with the face each is of.
 func sourceFaces(sourceDir string) ([]groupphoto.Face, error) {

@@ -94,7 +94,7 @@ func (b *bench) measureStages(paths []string) stageCosts {
 		r.Align += max(0, t3.Sub(t2).Seconds()-t2.Sub(t0).Seconds())
 		r.Photos++
 		r.Faces += len(photo.Faces)
-		raw, err := os.ReadFile(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".json"))
+		raw, err := os.ReadFile(truthPath(path))
 		if os.IsNotExist(err) {
 			continue // no truth: a photo of the LFW-sized set
 		}

@@ -48,6 +48,10 @@ func BFloat16Hardware() string {
 	return ""
 }
 
+// DefaultBFloat16 is the jobs' default for Session.BFloat16: on where the
+// CPU computes bfloat16 in hardware (BFloat16Hardware).
+func DefaultBFloat16() bool { return BFloat16Hardware() != "" }
+
 // Precision is what s asks the model to compute in: "bf16" or "fp32".
 // The bfloat16 rewrite is oneDNN's, meant for the CPU; GPU workers should
 // ask for fp32 (not measured on a GPU here).

@@ -33,7 +33,7 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Inflight, "inflight", 1, "batches encoded at once while the next photos are read and decoded")
 	fs.IntVar(&c.Session.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads per op (0: one per core)")
 	fs.IntVar(&c.Session.InterOpThreads, "inter-op-threads", 0, "TensorFlow ops run at once (0: one per core)")
-	fs.BoolVar(&c.Session.BFloat16, "bf16", encoder.BFloat16Hardware() != "", bf16Usage)
+	fs.BoolVar(&c.Session.BFloat16, "bf16", encoder.DefaultBFloat16(), bf16Usage)
 	fs.StringVar(&c.Session.GPUDevices, "gpu-devices", "", "visible GPUs, e.g. 0 or 0,1 (default: all)")
 	fs.BoolVar(&c.Session.GPUMemoryGrowth, "gpu-memory-growth", true, "take GPU memory as needed rather than all of it at start")
 }
