@@ -32,6 +32,9 @@ type mtcnnReference struct {
 	} `json:"images"`
 }
 
+// packageMinFace is mtcnn==1.0.0's default min_face_size.
+const packageMinFace = 20
+
 func newMTCNN(t testing.TB, opts detector.Options) detector.Detector {
 	t.Helper()
 	d, err := detector.New("mtcnn", opts)
@@ -88,7 +91,8 @@ func TestMTCNNMatchesPackage(t *testing.T) {
 	if len(ref.Images) == 0 {
 		t.Fatal("empty reference")
 	}
-	d := newMTCNN(t, detector.Options{})
+	// The reference ran at the package's default minimum face, 20 px.
+	d := newMTCNN(t, detector.Options{MinSize: packageMinFace})
 	var worstBox, worstLandmark, worstScore float64
 	for _, im := range ref.Images {
 		name := im.Image
@@ -297,5 +301,88 @@ func BenchmarkDetect(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestMTCNNBatch: a batch finds in each image what the image alone gives,
+// whatever shares its canvases and its RNet and ONet runs: LFW photos, a
+// non-square cut with an origin off zero, a small face at two minimum
+// sizes, the seed's crops, a blank image and an empty one, and a small
+// face alone and as a preview (Scale 0.5, searched from 20 preview px,
+// not 40). Boxes within a pixel and scores within 1e-4: the nets batch
+// other crops beside each one and oneDNN may sum in another order.
+func TestMTCNNBatch(t *testing.T) {
+	d := newMTCNN(t, detector.Options{})
+	var views []detector.View
+	for _, p := range lfwSample(t, 20) {
+		views = append(views, detector.View{Image: decodeTF(t, p)})
+	}
+	photo := views[0].Image.(*image.RGBA)
+	views = append(views,
+		detector.View{Image: photo.SubImage(image.Rect(30, 20, 230, 180))},
+		detector.View{Image: decodeTF(t, "../../shared/seed/gallery/dan.jpg")},
+		detector.View{Image: image.NewRGBA(image.Rect(0, 0, 300, 200))},
+		detector.View{Image: image.NewRGBA(image.Rectangle{})},
+	)
+	// The photo shrunk to 100x100 puts its face at about 45 px.
+	small := image.NewRGBA(image.Rect(0, 0, 100, 100))
+	for y := range 100 {
+		for x := range 100 {
+			small.Set(x, y, photo.At(x*5/2, y*5/2))
+		}
+	}
+	views = append(views, detector.View{Image: small}, detector.View{Image: small, Scale: 0.5})
+	got, err := d.DetectBatch(views)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(views) {
+		t.Fatalf("%d results for %d views", len(got), len(views))
+	}
+	faces := 0
+	for i, v := range views {
+		want, err := d.DetectBatch([]detector.View{v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[i]) != len(want[0]) {
+			t.Errorf("view %d (%v, scale %v): %d faces in the batch, %d alone: %v, %v", i, v.Image.Bounds(), v.Scale, len(got[i]), len(want[0]), got[i], want[0])
+			continue
+		}
+		for k, w := range want[0] {
+			g := got[i][k]
+			if boxDist(g.Box, w.Box) > 1 || math.Abs(float64(g.Score-w.Score)) > 1e-4 {
+				t.Errorf("view %d face %d: %v %.6f in the batch, %v %.6f alone", i, k, g.Box, g.Score, w.Box, w.Score)
+			}
+		}
+		faces += len(got[i])
+	}
+	if len(got[len(got)-2]) == 0 || len(got[len(got)-1]) == 0 {
+		t.Error("the 45 px face was not found")
+	}
+	if faces < 20 {
+		t.Errorf("%d faces in %d views, want at least one per LFW photo", faces, len(views))
+	}
+}
+
+// BenchmarkMTCNNBatch is the detector's time per LFW photo alone and in
+// batches, as the pipeline runs it.
+func BenchmarkMTCNNBatch(b *testing.B) {
+	d := newMTCNN(b, detector.Options{})
+	var views []detector.View
+	for _, p := range lfwSample(b, 16) {
+		views = append(views, detector.View{Image: decodeTF(b, p)})
+	}
+	for _, n := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				for s := 0; s < len(views); s += n {
+					if _, err := d.DetectBatch(views[s:min(s+n, len(views))]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N*len(views)), "ms/photo")
+		})
 	}
 }

@@ -2,24 +2,28 @@ package detector
 
 import (
 	"image"
+	"slices"
 	"testing"
 )
 
 // TestPack checks the pyramid canvas's layout for the photo sizes the
-// pipelines meet: every level at even coordinates, inside the canvas with
+// pipelines meet, one photo's pyramid or several: every level at even coordinates, inside the canvas with
 // a row and a column of zeros after it, overlapping no other level's, and
 // the canvas's sides multiples of 32.
 func TestPack(t *testing.T) {
 	tests := []struct {
-		name string
-		w, h int
+		name   string
+		w, h   int
+		photos int // pyramids on the canvas; 0 means 1
 	}{
-		{"LFW 250x250", 250, 250},
-		{"seed 96x96", 96, 96},
-		{"portrait 95x139", 95, 139},
-		{"landscape 1024x768", 1024, 768},
-		{"strip 2000x60", 2000, 60},
-		{"large 4000x3000", 4000, 3000},
+		{"LFW 250x250", 250, 250, 0},
+		{"16 LFW photos", 250, 250, 16},
+		{"3 phone previews", 1600, 1200, 3},
+		{"seed 96x96", 96, 96, 0},
+		{"portrait 95x139", 95, 139, 0},
+		{"landscape 1024x768", 1024, 768, 0},
+		{"strip 2000x60", 2000, 60, 0},
+		{"large 4000x3000", 4000, 3000, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,6 +34,11 @@ func TestPack(t *testing.T) {
 					sizes = append(sizes, sz)
 				}
 			}
+			one := sizes
+			for range tt.photos - 1 {
+				sizes = append(sizes, one...)
+			}
+			slices.SortStableFunc(sizes, func(a, b image.Point) int { return b.Y - a.Y }) // as scan does
 			if len(sizes) == 0 {
 				t.Fatal("no levels")
 			}

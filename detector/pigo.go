@@ -107,9 +107,13 @@ func (d *pigoDetector) Name() string { return "pigo" }
 // Detect scans img for faces whose side lies between MinSize and the
 // image's smaller side, merges overlapping windows and keeps clusters
 // scoring at least MinScore.
-func (d *pigoDetector) Detect(img image.Image) ([]Face, error) { return d.DetectScaled(img, 1) }
+func (d *pigoDetector) Detect(img image.Image) ([]Face, error) { return d.detect(img, 1) }
 
-func (d *pigoDetector) DetectScaled(img image.Image, scale float64) ([]Face, error) {
+func (d *pigoDetector) DetectBatch(views []View) ([][]Face, error) {
+	return eachView(views, func(v View) ([]Face, error) { return d.detect(v.Image, v.Scale) })
+}
+
+func (d *pigoDetector) detect(img image.Image, scale float64) ([]Face, error) {
 	if img == nil {
 		return nil, errNilImage
 	}

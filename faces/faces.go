@@ -53,7 +53,7 @@ type Finder struct {
 	Align    string
 	// Preview, when > 0, bounds the long side of the copy of a larger
 	// photo that faces are looked for on (decoder.Source.Preview,
-	// detector.Detector.DetectScaled); the faces are then cut from the
+	// detector.View); the faces are then cut from the
 	// photo itself, at the resolution they need. 0 detects on the photo.
 	Preview int
 }
@@ -82,43 +82,119 @@ type Photo struct {
 // Find decodes data and returns its faces, possibly none. Errors come from
 // decoding (decoder.ErrFormat, ErrCorrupt, ErrTooLarge) or detection.
 func (f *Finder) Find(data []byte) (Photo, error) {
+	photos, errs := f.FindAll([][]byte{data})
+	return photos[0], errs[0]
+}
+
+// DefaultBatch is how many photos the pipelines hand FindAll at once:
+// MTCNN took 3.5 ms of core time per LFW photo alone, 2.6 in fours and
+// 2.4 in eights, no less in sixteens (docs/benchmarks.md).
+const DefaultBatch = 8
+
+// BatchPixels bounds the preview pixels FindAll detects on at once: about
+// 60 LFW-sized photos or two 12 MP photos' previews, whose normalised
+// pixels the detector holds until the batch is done.
+const BatchPixels = 4 << 20
+
+// FindAll is Find on each photo: photos[i] and errs[i] are data[i]'s. The
+// photos are decoded one by one and their previews searched in batches of
+// up to BatchPixels (detector.Detector.DetectBatch), which costs MTCNN much
+// less per photo than one by one. A batch the detector fails on is
+// searched again photo by photo, so a photo's error is its own.
+func (f *Finder) FindAll(data [][]byte) (photos []Photo, errs []error) {
+	photos, errs = make([]Photo, len(data)), make([]error, len(data))
 	if f.Decoder == nil || f.Detector == nil || f.Size.X <= 0 || f.Size.Y <= 0 {
-		return Photo{}, errors.New("faces: Finder needs a decoder, a detector and a size")
+		for i := range errs {
+			errs[i] = errors.New("faces: Finder needs a decoder, a detector and a size")
+		}
+		return photos, errs
 	}
-	src, err := f.Decoder.Open(data)
+	var batch []*pending
+	pixels := 0
+	for i, d := range data {
+		p := &pending{i: i}
+		if p.src, errs[i] = f.Decoder.Open(d); errs[i] != nil {
+			continue
+		}
+		b := p.src.Bounds()
+		photos[i] = Photo{Width: b.Dx(), Height: b.Dy()}
+		if p.view, p.sx, p.sy, errs[i] = p.src.Preview(f.Preview); errs[i] != nil {
+			continue
+		}
+		n := p.view.Bounds().Dx() * p.view.Bounds().Dy()
+		if len(batch) > 0 && pixels+n > BatchPixels {
+			f.finish(batch, photos, errs)
+			batch, pixels = batch[:0], 0
+		}
+		batch = append(batch, p)
+		pixels += n
+	}
+	f.finish(batch, photos, errs)
+	return photos, errs
+}
+
+// pending is a decoded photo waiting for its batch to be searched.
+type pending struct {
+	i      int // in FindAll's data
+	src    *decoder.Source
+	view   *image.RGBA
+	sx, sy float64
+}
+
+// finish detects the faces of a batch and cuts them out of each photo.
+func (f *Finder) finish(batch []*pending, photos []Photo, errs []error) {
+	if len(batch) == 0 {
+		return
+	}
+	views := make([]detector.View, len(batch))
+	for k, p := range batch {
+		views[k] = detector.View{Image: p.view, Scale: math.Min(p.sx, p.sy)}
+	}
+	found, err := f.Detector.DetectBatch(views)
 	if err != nil {
-		return Photo{}, err
+		found = make([][]detector.Face, len(batch))
+		for k, v := range views {
+			one, err := f.Detector.DetectBatch([]detector.View{v})
+			if err != nil {
+				errs[batch[k].i] = err
+				continue
+			}
+			found[k] = one[0]
+		}
 	}
-	b := src.Bounds()
-	photo := Photo{Width: b.Dx(), Height: b.Dy()}
-	view, sx, sy, err := src.Preview(f.Preview)
-	if err != nil {
-		return photo, err
+	for k, p := range batch {
+		if errs[p.i] == nil && len(found[k]) > 0 {
+			photos[p.i].Faces, errs[p.i] = f.cutAll(p, found[k])
+		}
 	}
-	found, err := f.Detector.DetectScaled(view, math.Min(sx, sy))
-	if err != nil || len(found) == 0 {
-		return photo, err
-	}
-	img, ratio := view, 1
-	if sx != 1 || sy != 1 {
+}
+
+// cutAll turns a photo's detections into model inputs, cut from the
+// photo's own pixels where the detector saw a preview.
+func (f *Finder) cutAll(p *pending, found []detector.Face) ([]Face, error) {
+	img, ratio := p.view, 1
+	if p.sx != 1 || p.sy != 1 {
 		// Boxes back in photo pixels, then the photo's pixels around them.
+		b := p.src.Bounds()
 		for i := range found {
-			found[i] = rescale(found[i], 1/sx, 1/sy, b)
+			found[i] = rescale(found[i], 1/p.sx, 1/p.sy, b)
 		}
 		region, maxRatio := f.footprint(found)
-		if img, ratio, err = src.Region(region, maxRatio); err != nil {
-			return photo, err
+		var err error
+		if img, ratio, err = p.src.Region(region, maxRatio); err != nil {
+			return nil, err
 		}
 	}
+	out := make([]Face, 0, len(found))
 	for _, d := range found {
 		crop := f.cut(img, rescale(d, 1/float64(ratio), 1/float64(ratio), img.Bounds()))
-		photo.Faces = append(photo.Faces, Face{
+		out = append(out, Face{
 			Box:   d.Box,
 			Score: d.Score,
 			Input: encoder.Resize(crop, f.Size.X, f.Size.Y, f.Resize),
 		})
 	}
-	return photo, nil
+	return out, nil
 }
 
 // rescale maps a face to an image k times the size along each axis,

@@ -10,6 +10,7 @@ import (
 	"image/draw"
 	"image/png"
 	"io"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/facebatch/facebatch/detector"
 	"github.com/facebatch/facebatch/encoder"
 	"github.com/facebatch/facebatch/faces"
+	"github.com/facebatch/facebatch/groupphoto"
 )
 
 const (
@@ -326,5 +328,93 @@ func TestDominant(t *testing.T) {
 				t.Errorf("got %v (ok %v), want %v", got.Box, ok, tt.faces[tt.want].Box)
 			}
 		})
+	}
+}
+
+// TestFindAll: FindAll gives each photo what Find gives it alone, whatever
+// shares its batch: LFW photos, undecodable bytes, a truncated JPEG, a
+// blank image, and a 12 MP group photo (found on its preview, cut from
+// full resolution) twice, so that the batch splits at BatchPixels.
+func TestFindAll(t *testing.T) {
+	f := newAligner(t)
+	f.Preview = faces.DefaultPreview
+	var data [][]byte
+	for _, name := range []string{"Aaron_Patterson/Aaron_Patterson_0001.jpg", "Tony_Blair/Tony_Blair_0018.jpg", "Wen_Jiabao/Wen_Jiabao_0001.jpg"} {
+		data = append(data, readFile(t, filepath.Join(lfw, name)))
+	}
+	jpg := data[0]
+	src := lfwFaces(t, f, "David_Beckham_0001", "Hugo_Chavez_0002", "Tony_Blair_0018")
+	opt := groupphoto.Options{Width: 4032, Height: 3024, Orientation: decoder.OrientRotate90}
+	opt.Width, opt.Height = 3024, 4032
+	group, _, err := groupphoto.Compose(src, []int{80, 200, 500}, opt, rand.New(rand.NewSource(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	groupJPEG, err := groupphoto.JPEG(group, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, []byte("not an image"), jpg[:len(jpg)/2], encodePNG(t, image.NewRGBA(image.Rect(0, 0, 300, 200))), groupJPEG, jpg, groupJPEG)
+
+	photos, errs := f.FindAll(data)
+	if len(photos) != len(data) || len(errs) != len(data) {
+		t.Fatalf("%d photos and %d errors for %d inputs", len(photos), len(errs), len(data))
+	}
+	for i, d := range data {
+		want, wantErr := f.Find(d)
+		if (errs[i] == nil) != (wantErr == nil) || (wantErr != nil && errs[i].Error() != wantErr.Error()) {
+			t.Errorf("photo %d: error %v in the batch, %v alone", i, errs[i], wantErr)
+			continue
+		}
+		got := photos[i]
+		if got.Width != want.Width || got.Height != want.Height || len(got.Faces) != len(want.Faces) {
+			t.Errorf("photo %d: %dx%d with %d faces in the batch, %dx%d with %d alone", i, got.Width, got.Height, len(got.Faces), want.Width, want.Height, len(want.Faces))
+			continue
+		}
+		for k, w := range want.Faces {
+			g := got.Faces[k]
+			// A preview pixel is up to 2.5 photo pixels.
+			if d := g.Box.Min.Sub(w.Box.Min).Add(g.Box.Max.Sub(w.Box.Max)); abs(d.X)+abs(d.Y) > 6 || g.Input == nil {
+				t.Errorf("photo %d face %d: %v in the batch, %v alone", i, k, g.Box, w.Box)
+			}
+		}
+	}
+	if len(photos[6].Faces) != 3 || len(photos[8].Faces) != 3 {
+		t.Errorf("group photos: %d and %d faces, want 3", len(photos[6].Faces), len(photos[8].Faces))
+	}
+	if errs[3] == nil || errs[4] == nil || errs[0] != nil || len(photos[0].Faces) == 0 {
+		t.Errorf("errors %v", errs)
+	}
+}
+
+// failing fails every batch holding an image of its size, as TensorFlow
+// would fail on one bad photo.
+type failing struct {
+	detector.Detector
+	size image.Point
+}
+
+func (d failing) DetectBatch(views []detector.View) ([][]detector.Face, error) {
+	for _, v := range views {
+		if v.Image.Bounds().Size() == d.size {
+			return nil, errors.New("failing: bad image")
+		}
+	}
+	return d.Detector.DetectBatch(views)
+}
+
+// TestFindAllIsolatesErrors: a batch the detector fails on is searched
+// again photo by photo, so only the photo that fails gets the error.
+func TestFindAllIsolatesErrors(t *testing.T) {
+	f := newAligner(t)
+	f.Detector = failing{Detector: f.Detector, size: image.Pt(77, 77)}
+	good := readFile(t, filepath.Join(lfw, "Aaron_Patterson", "Aaron_Patterson_0001.jpg"))
+	bad := encodePNG(t, image.NewRGBA(image.Rect(0, 0, 77, 77)))
+	photos, errs := f.FindAll([][]byte{good, bad, good})
+	if errs[0] != nil || errs[2] != nil || len(photos[0].Faces) == 0 || len(photos[2].Faces) == 0 {
+		t.Errorf("good photos: %v, %v; %d and %d faces", errs[0], errs[2], len(photos[0].Faces), len(photos[2].Faces))
+	}
+	if errs[1] == nil {
+		t.Error("the failing photo has no error")
 	}
 }

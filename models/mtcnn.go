@@ -53,6 +53,8 @@ type MTCNNPixels struct {
 // MTCNNParameters are the detection pipeline's settings, as the package
 // uses them by default.
 type MTCNNParameters struct {
+	// MinFaceSize is the package's default; the detector's own default
+	// is detector.DefaultMinSize.
 	MinFaceSize   int      `json:"min_face_size"`
 	MinSize       int      `json:"min_size"`
 	ScaleFactor   float64  `json:"scale_factor"`

@@ -23,7 +23,7 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ModelDir, "model", "", "exported model folder (default $FACEBATCH_MODEL)")
 	fs.StringVar(&c.Profile, "profile", "", "preprocessing profile of the model manifest (default: the manifest's)")
 	fs.StringVar(&c.Detector, "detector", "", "face detector: mtcnn, pigo, or none (the whole image is one face, for pre-cropped photos) (default: the profile's)")
-	fs.IntVar(&c.MinFaceSize, "min-face", 0, "smallest face side to find, in photo pixels (default: the detector's, 20 for mtcnn, 40 for pigo)")
+	fs.IntVar(&c.MinFaceSize, "min-face", 0, "smallest face side to find, in photo pixels (default 40; on a photo over --preview, faces under 20 preview pixels are not searched)")
 	fs.IntVar(&c.Preview, "preview", faces.DefaultPreview, "find faces on a copy of larger photos this many pixels on the long side, then cut them from the photo itself; faces narrower than 20 preview pixels are not found (50 px on a 4032x3024 photo at 1600); -1 detects on the full-size photo")
 	fs.Int64Var(&c.MaxBytes, "max-bytes", DefaultMaxBytes, "refuse objects larger than this many bytes (status too_large)")
 	fs.IntVar(&c.MaxPixels, "max-pixels", decoder.DefaultMaxPixels, "refuse images with more pixels than this, from their header (status too_large)")

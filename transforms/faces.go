@@ -85,6 +85,7 @@ type findFacesFn struct {
 
 	finder  *faces.Finder
 	pending []Photo
+	batch   int // photos per FindAll; 0 means faces.DefaultBatch (tests set less)
 }
 
 func (f *findFacesFn) Setup() error {
@@ -121,6 +122,13 @@ func (f *findFacesFn) workers() int {
 	return runtime.GOMAXPROCS(0)
 }
 
+func (f *findFacesFn) batchSize() int {
+	if f.batch > 0 {
+		return f.batch
+	}
+	return faces.DefaultBatch
+}
+
 func (f *findFacesFn) ProcessElement(ctx context.Context, p Photo, emit func(FaceRecord)) error {
 	if p.Status != results.StatusOK {
 		imagesFailed.Inc(ctx, 1)
@@ -128,7 +136,7 @@ func (f *findFacesFn) ProcessElement(ctx context.Context, p Photo, emit func(Fac
 		return nil
 	}
 	f.pending = append(f.pending, p)
-	if len(f.pending) >= 4*f.workers() {
+	if len(f.pending) >= f.batchSize()*f.workers() {
 		f.flush(ctx, emit)
 	}
 	return nil
@@ -139,23 +147,30 @@ func (f *findFacesFn) FinishBundle(ctx context.Context, emit func(FaceRecord)) e
 	return nil
 }
 
-// flush finds the faces of the pending photos in parallel, then emits in
-// input order from this goroutine (emitters are not safe for concurrent use).
+// flush finds the faces of the pending photos, a batch at a time on each
+// worker (faces.Finder.FindAll), then emits in input order from this
+// goroutine (emitters are not safe for concurrent use).
 func (f *findFacesFn) flush(ctx context.Context, emit func(FaceRecord)) {
 	out := make([][]FaceRecord, len(f.pending))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for range min(f.workers(), len(f.pending)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				out[i] = f.find(f.pending[i])
+		wg.Go(func() {
+			for start := range jobs {
+				batch := f.pending[start:min(start+f.batchSize(), len(f.pending))]
+				data := make([][]byte, len(batch))
+				for i, p := range batch {
+					data[i] = p.Data
+				}
+				photos, errs := f.finder.FindAll(data)
+				for i, p := range batch {
+					out[start+i] = f.records(p, photos[i], errs[i])
+				}
 			}
-		}()
+		})
 	}
-	for i := range f.pending {
-		jobs <- i
+	for start := 0; start < len(f.pending); start += f.batchSize() {
+		jobs <- start
 	}
 	close(jobs)
 	wg.Wait()
@@ -175,8 +190,9 @@ func (f *findFacesFn) flush(ctx context.Context, emit func(FaceRecord)) {
 	f.pending = f.pending[:0]
 }
 
-func (f *findFacesFn) find(p Photo) []FaceRecord {
-	photo, err := f.finder.Find(p.Data)
+// records are a photo's records: one per face kept, or one face-less
+// record with the reason there is none.
+func (f *findFacesFn) records(p Photo, photo faces.Photo, err error) []FaceRecord {
 	if err != nil {
 		rec := photoRecord(p, statusOf(err), err.Error())
 		rec.Width, rec.Height = photo.Width, photo.Height
@@ -197,15 +213,15 @@ func (f *findFacesFn) find(p Photo) []FaceRecord {
 		}
 		ignored := len(photo.Faces) - 1
 		photo.Faces = []faces.Face{face}
-		recs := f.records(p, photo)
+		recs := f.faceRecords(p, photo)
 		recs[0].Ignored = ignored
 		return recs
 	}
-	return f.records(p, photo)
+	return f.faceRecords(p, photo)
 }
 
-// records are the photo's faces as records.
-func (f *findFacesFn) records(p Photo, photo faces.Photo) []FaceRecord {
+// faceRecords are the photo's faces as records.
+func (f *findFacesFn) faceRecords(p Photo, photo faces.Photo) []FaceRecord {
 	var taken int64
 	if t, ok := decoder.TakenAt(p.Data); ok {
 		taken = t.UnixMilli()

@@ -513,7 +513,7 @@ func sha(data []byte) string {
 
 // TestFindFacesFn drives the DoFn as a runner would, without one: every
 // photo comes out exactly once, failed reads at once, the others in input
-// order when the pool flushes (mid-bundle at 4*Parallelism, then in
+// order when the pool flushes (mid-bundle at batch*Parallelism, then in
 // FinishBundle).
 func TestFindFacesFn(t *testing.T) {
 	ctx := beamContext("findFaces")
@@ -553,7 +553,7 @@ func TestFindFacesFn(t *testing.T) {
 	}
 	const vanished, flushAt = 3, 12
 
-	fn := &findFacesFn{Config: FaceConfig{Detector: "none", Width: 160, Height: 160, Parallelism: 3}}
+	fn := &findFacesFn{Config: FaceConfig{Detector: "none", Width: 160, Height: 160, Parallelism: 3}, batch: 4}
 	if err := fn.Setup(); err != nil {
 		t.Fatal(err)
 	}
