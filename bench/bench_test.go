@@ -5,8 +5,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestQuickRun builds facebatch and the bench, runs the bench's smoke mode
@@ -55,4 +57,25 @@ func TestQuickRun(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "work", "identify.prof")); err != nil && perfErr != nil && !strings.Contains(text, "no profile this time") {
 		t.Errorf("no CPU profile of the identify run, and no word why: %v", err)
 	}
+}
+
+// TestRunMeasured: a child's peak RSS is its own, not the bench
+// process's (see runMeasured): with 300 MB touched here, a shell's peak
+// stays far below.
+func TestRunMeasured(t *testing.T) {
+	ballast := make([]byte, 300<<20)
+	for i := range ballast {
+		ballast[i] = byte(i)
+	}
+	m, err := runMeasured(exec.Command("sh", "-c", "sleep 0.2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.peakRSS <= 0 || m.peakRSS > 100<<20 {
+		t.Errorf("peak RSS %d bytes, want above 0 and under 100 MiB", m.peakRSS)
+	}
+	if m.wall < 200*time.Millisecond {
+		t.Errorf("wall %v, want at least 200ms", m.wall)
+	}
+	runtime.KeepAlive(ballast)
 }

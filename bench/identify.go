@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/facebatch/facebatch/tables"
 )
@@ -25,12 +23,12 @@ type identifyResult struct {
 func (r identifyResult) imagesS() float64 { return float64(r.Images) / r.Seconds }
 func (r identifyResult) facesS() float64  { return float64(r.Faces) / r.Seconds }
 
-// runFacebatch runs bin/facebatch with args and returns its wall time and
-// peak resident memory; stderr goes to logPath.
-func (b *bench) runFacebatch(logPath string, args ...string) (time.Duration, *syscall.Rusage, error) {
+// runFacebatch runs bin/facebatch with args and measures it; stderr goes
+// to logPath.
+func (b *bench) runFacebatch(logPath string, args ...string) (measured, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
-		return 0, nil, err
+		return measured{}, err
 	}
 	defer log.Close()
 	cmd := exec.Command(b.facebatch, args...)
@@ -40,22 +38,16 @@ func (b *bench) runFacebatch(logPath string, args ...string) (time.Duration, *sy
 	cmd.Stderr = log
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
-	start := time.Now()
-	err = cmd.Run()
-	wall := time.Since(start)
+	m, err := runMeasured(cmd)
 	if err != nil {
 		// The log's end says why; the scratch folder may not outlive us.
 		tail, _ := os.ReadFile(logPath)
 		if len(tail) > 4000 {
 			tail = tail[len(tail)-4000:]
 		}
-		return wall, nil, fmt.Errorf("facebatch %s: %v (log: %s, ending:\n%s)", args[0], err, logPath, tail)
+		return m, fmt.Errorf("facebatch %s: %v (log: %s, ending:\n%s)", args[0], err, logPath, tail)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return wall, nil, fmt.Errorf("no resource usage for facebatch %s", args[0])
-	}
-	return wall, ru, nil
+	return m, nil
 }
 
 // identify runs the identify job on the first n generated photos; tag
@@ -72,7 +64,7 @@ func (b *bench) identify(n int, tag string, extra ...string) identifyResult {
 	args := append([]string{"identify", "--manifest", list, "--gallery", b.galleryDir, "--output", out}, b.jobArgs()...)
 	args = append(args, b.identifyArgs...)
 	args = append(args, extra...)
-	wall, ru, err := b.runFacebatch(filepath.Join(b.work, fmt.Sprintf("identify-%d%s.log", n, tag)), args...)
+	run, err := b.runFacebatch(filepath.Join(b.work, fmt.Sprintf("identify-%d%s.log", n, tag)), args...)
 	if err != nil {
 		return identifyResult{Err: err.Error()}
 	}
@@ -87,8 +79,7 @@ func (b *bench) identify(n int, tag string, extra ...string) identifyResult {
 	if m.Images != int64(n) {
 		return identifyResult{Err: fmt.Sprintf("identify wrote %d images, want %d", m.Images, n)}
 	}
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return identifyResult{Images: m.Images, Faces: m.Faces, Seconds: wall.Seconds(), MaxRSS: ru.Maxrss << 10, CPUSeconds: cpu.Seconds()}
+	return identifyResult{Images: m.Images, Faces: m.Faces, Seconds: run.wall.Seconds(), MaxRSS: run.peakRSS, CPUSeconds: run.cpu.Seconds()}
 }
 
 // perfProfile runs identify on n photos under Linux perf, which, unlike
@@ -148,7 +139,7 @@ func (b *bench) buildGallery() error {
 		return err
 	}
 	args := append([]string{"gallery", "--input", filepath.Join(b.sourceDir, "train"), "--output", b.galleryDir}, b.jobArgs()...)
-	_, _, err := b.runFacebatch(filepath.Join(b.work, filepath.Base(b.galleryDir)+".log"), args...)
+	_, err := b.runFacebatch(filepath.Join(b.work, filepath.Base(b.galleryDir)+".log"), args...)
 	return err
 }
 

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // pythonResult is what a baseline script prints.
@@ -38,7 +38,10 @@ func (b *bench) runPython(script string, n int, extra ...string) pythonResult {
 	}
 	defer log.Close()
 	cmd.Stderr = log
-	out, err := cmd.Output()
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	run, err := runMeasured(cmd)
+	out := stdout.Bytes()
 	if err != nil {
 		return pythonResult{Err: fmt.Sprintf("%s: %v (log: %s)", script, err, logPath)}
 	}
@@ -50,8 +53,6 @@ func (b *bench) runPython(script string, n int, extra ...string) pythonResult {
 	if r.Images != n {
 		return pythonResult{Err: fmt.Sprintf("%s: did %d images, want %d", script, r.Images, n)}
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.MaxRSS = ru.Maxrss << 10
-	}
+	r.MaxRSS = run.peakRSS
 	return r
 }

@@ -222,11 +222,11 @@ func (b *bench) scale(n, identities int) scaleResult {
 		return res
 	}
 	run := func(tag string, args ...string) (float64, float64, error) {
-		wall, ru, err := b.runFacebatch(filepath.Join(dir, tag+".log"), args...)
+		run, err := b.runFacebatch(filepath.Join(dir, tag+".log"), args...)
 		if err != nil {
 			return 0, 0, err
 		}
-		return wall.Seconds(), float64(ru.Maxrss << 10), nil
+		return run.wall.Seconds(), float64(run.peakRSS), nil
 	}
 	rematch := func(gal, out string, extra ...string) []string {
 		return append([]string{"rematch", "--results", set.results, "--gallery", gal, "--output", filepath.Join(dir, out), "--model", b.modelDir}, extra...)

@@ -27,7 +27,7 @@ import (
 const galleryPhotos = 93
 
 // stageCosts is where a photo's time goes, in core-seconds per photo,
-// measured one photo at a time in a process of its own whose TensorFlow
+// measured in the pipelines' batches in a process of its own whose TensorFlow
 // runs one thread per op (so wall time is core time), and, for photos
 // with the generator's truth beside them, the detection recall for faces
 // at least 60 px wide.
@@ -65,7 +65,7 @@ func (b *bench) measureStages(paths []string) stageCosts {
 		Resize: p.Resize, Template: faces.Template(p), Align: p.Align, Preview: faces.DefaultPreview}
 	// Warm: TensorFlow makes each op's kernels for a shape on its first
 	// run (the first RNet run takes 70 ms, the next 0.5).
-	for start := 0; start < min(len(paths), 4*faces.DefaultBatch); start += faces.DefaultBatch {
+	for start := 0; start < min(len(paths), 2*faces.DefaultBatch); start += faces.DefaultBatch {
 		var data [][]byte
 		for _, path := range paths[start:min(start+faces.DefaultBatch, len(paths))] {
 			d, err := os.ReadFile(path)
@@ -263,7 +263,7 @@ func largestFaces(runs map[int]identifyResult) float64 {
 // LFW photo.
 func (b *bench) stageSum(s settings, bound encodeResult, facesPerPhoto float64, p func(string, ...any)) (float64, float64, error) {
 	n := min(s.stagePhotos, s.n)
-	p("\n2b. Stage-sum bound: each stage alone on the first %d bench photos, one photo at a time, one thread per op", n)
+	p("\n2b. Stage-sum bound: each stage alone on the first %d bench photos, in the pipelines' batches of %d, one thread per op", n, faces.DefaultBatch)
 	list := filepath.Join(b.work, fmt.Sprintf("list-%d.txt", n))
 	if err := writeList(list, b.photoDir, n); err != nil {
 		return 0, 0, err
