@@ -24,9 +24,6 @@ type encodeConfig struct {
 	Batch   int
 	Streams int // goroutines running batches at once
 	Session encoder.Session
-	// Env is added to the child's environment (oneDNN switches are read
-	// once, when TensorFlow starts, so every setting runs in its own process).
-	Env []string
 	// Flip encodes with the profile's +flip variant (each face and its
 	// mirror image: twice the model runs per face).
 	Flip bool `json:",omitempty"`
@@ -39,9 +36,6 @@ func (c encodeConfig) String() string {
 	}
 	if c.Session.BFloat16 {
 		s += " bf16(grappler)"
-	}
-	for _, e := range c.Env {
-		s += " " + e
 	}
 	if c.Flip {
 		s += " +flip"
@@ -150,7 +144,6 @@ func (b *bench) measureEncode(cfg encodeConfig) encodeResult {
 	cj, _ := json.Marshal(cfg)
 	cmd := exec.Command(b.self, "encode-child", "-model", b.modelDir, "-profile", b.profile,
 		"-photos", b.photoDir, "-seconds", fmt.Sprint(b.encodeSeconds), "-config", string(cj))
-	cmd.Env = append(os.Environ(), cfg.Env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
