@@ -66,24 +66,18 @@ func (b *bench) measureStages(paths []string) stageCosts {
 	// Warm: TensorFlow makes each op's kernels for a shape on its first
 	// run (the first RNet run takes 70 ms, the next 0.5).
 	for start := 0; start < min(len(paths), 2*faces.DefaultBatch); start += faces.DefaultBatch {
-		var data [][]byte
-		for _, path := range paths[start:min(start+faces.DefaultBatch, len(paths))] {
-			d, err := os.ReadFile(path)
-			if err != nil {
-				return fail(err)
-			}
-			data = append(data, d)
+		data, err := readAll(paths[start:min(start+faces.DefaultBatch, len(paths))])
+		if err != nil {
+			return fail(err)
 		}
 		f.FindAll(data)
 	}
 	// In batches, as the pipelines detect (faces.Finder.FindAll).
 	for start := 0; start < len(paths); start += faces.DefaultBatch {
 		batch := paths[start:min(start+faces.DefaultBatch, len(paths))]
-		data := make([][]byte, len(batch))
-		for i, path := range batch {
-			if data[i], err = os.ReadFile(path); err != nil {
-				return fail(err)
-			}
+		data, err := readAll(batch)
+		if err != nil {
+			return fail(err)
 		}
 		t0 := time.Now()
 		views := make([]detector.View, len(batch))
@@ -122,6 +116,18 @@ func (b *bench) measureStages(paths []string) stageCosts {
 	k := float64(max(r.Photos, 1))
 	r.Decode, r.Detect, r.Align = r.Decode/k, r.Detect/k, r.Align/k
 	return r
+}
+
+// readAll reads the files at paths.
+func readAll(paths []string) ([][]byte, error) {
+	data := make([][]byte, len(paths))
+	for i, path := range paths {
+		var err error
+		if data[i], err = os.ReadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
 }
 
 // count adds a photo's faces, and its detection recall against the

@@ -18,7 +18,6 @@ import (
 )
 
 // ErrMTCNN is wrapped by every error from loading or running the MTCNN nets.
-// ErrMTCNN is wrapped by every error from loading or running the MTCNN nets.
 var ErrMTCNN = errors.New("detector: mtcnn")
 
 // mtcnnDetector runs the three MTCNN nets exported from the PyPI package
@@ -47,9 +46,10 @@ type mtcnnNet struct {
 	model   *tg.Model
 	input   tf.Output
 	outputs []tf.Output // in the order asked for at load time
-	// chunk is the largest batch the net is run on: past it the crops
-	// per millisecond fall (measured with one thread: RNet 29 µs a crop
-	// at 32, 30 at 128; ONet 206 µs at 8, 184 at 16, 217 at 32).
+	// chunk is the largest batch of crops RNet and ONet are run on: past
+	// it the crops per millisecond fall (measured with one thread: RNet
+	// 29 µs a crop at 32, 30 at 128; ONet 206 µs at 8, 184 at 16, 217 at
+	// 32). PNet runs on canvases, not crops, and has none.
 	chunk int
 }
 
@@ -106,7 +106,7 @@ func newMTCNN(opts Options) (d *mtcnnDetector, err error) {
 	d = &mtcnnDetector{minSize: opts.MinSize, m: m}
 	// tfgo reports every error by panicking; keep panics inside.
 	err = protect(func() {
-		d.pnet = loadNet(m, "pnet", 1, "bbox_reg", "prob")
+		d.pnet = loadNet(m, "pnet", 0, "bbox_reg", "prob")
 		d.rnet = loadNet(m, "rnet", 32, "bbox_reg", "prob")
 		d.onet = loadNet(m, "onet", 16, "bbox_reg", "landmarks", "prob")
 	})
